@@ -1,0 +1,551 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TensorSpec(_message.Message):
+    __slots__ = ("name", "datatype", "shape")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATATYPE_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    datatype: str
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Signature(_message.Message):
+    __slots__ = ("inputs", "outputs")
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    inputs: _containers.RepeatedCompositeFieldContainer[TensorSpec]
+    outputs: _containers.RepeatedCompositeFieldContainer[TensorSpec]
+    def __init__(self, inputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ...) -> None: ...
+
+class ColumnProfile(_message.Message):
+    __slots__ = ("name", "edges", "proportions", "mean", "std")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    PROPORTIONS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    STD_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    edges: _containers.RepeatedScalarFieldContainer[float]
+    proportions: _containers.RepeatedScalarFieldContainer[float]
+    mean: float
+    std: float
+    def __init__(self, name: _Optional[str] = ..., edges: _Optional[_Iterable[float]] = ..., proportions: _Optional[_Iterable[float]] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ...) -> None: ...
+
+class ReferenceProfile(_message.Message):
+    __slots__ = ("features", "score", "score_output", "score_column", "rows")
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    features: _containers.RepeatedCompositeFieldContainer[ColumnProfile]
+    score: ColumnProfile
+    score_output: str
+    score_column: int
+    rows: int
+    def __init__(self, features: _Optional[_Iterable[_Union[ColumnProfile, _Mapping]]] = ..., score: _Optional[_Union[ColumnProfile, _Mapping]] = ..., score_output: _Optional[str] = ..., score_column: _Optional[int] = ..., rows: _Optional[int] = ...) -> None: ...
+
+class ModelSettings(_message.Message):
+    __slots__ = ("max_batch_size", "psi_moderate", "psi_major", "min_window_rows", "alert_windows", "feature_names")
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PSI_MODERATE_FIELD_NUMBER: _ClassVar[int]
+    PSI_MAJOR_FIELD_NUMBER: _ClassVar[int]
+    MIN_WINDOW_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ALERT_WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    max_batch_size: int
+    psi_moderate: float
+    psi_major: float
+    min_window_rows: int
+    alert_windows: int
+    feature_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, max_batch_size: _Optional[int] = ..., psi_moderate: _Optional[float] = ..., psi_major: _Optional[float] = ..., min_window_rows: _Optional[int] = ..., alert_windows: _Optional[int] = ..., feature_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GatewayVersionState(_message.Message):
+    __slots__ = ("gateway_id", "state", "reason", "reported_at")
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
+    gateway_id: str
+    state: str
+    reason: str
+    reported_at: str
+    def __init__(self, gateway_id: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., reported_at: _Optional[str] = ...) -> None: ...
+
+class VersionInfo(_message.Message):
+    __slots__ = ("model", "version", "state", "artifact_sha256", "artifact_size", "signature", "profile", "source", "created_at", "parent", "metrics", "description", "gateways")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    GATEWAYS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    state: str
+    artifact_sha256: str
+    artifact_size: int
+    signature: Signature
+    profile: ReferenceProfile
+    source: str
+    created_at: str
+    parent: int
+    metrics: _containers.ScalarMap[str, float]
+    description: str
+    gateways: _containers.RepeatedCompositeFieldContainer[GatewayVersionState]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[str] = ..., artifact_sha256: _Optional[str] = ..., artifact_size: _Optional[int] = ..., signature: _Optional[_Union[Signature, _Mapping]] = ..., profile: _Optional[_Union[ReferenceProfile, _Mapping]] = ..., source: _Optional[str] = ..., created_at: _Optional[str] = ..., parent: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., description: _Optional[str] = ..., gateways: _Optional[_Iterable[_Union[GatewayVersionState, _Mapping]]] = ...) -> None: ...
+
+class RouteWeight(_message.Message):
+    __slots__ = ("version", "weight")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    weight: int
+    def __init__(self, version: _Optional[int] = ..., weight: _Optional[int] = ...) -> None: ...
+
+class ShadowTarget(_message.Message):
+    __slots__ = ("version", "rate")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    rate: float
+    def __init__(self, version: _Optional[int] = ..., rate: _Optional[float] = ...) -> None: ...
+
+class GatewayTraffic(_message.Message):
+    __slots__ = ("gateway_id", "generation", "weights", "shadows")
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    SHADOWS_FIELD_NUMBER: _ClassVar[int]
+    gateway_id: str
+    generation: int
+    weights: _containers.RepeatedCompositeFieldContainer[RouteWeight]
+    shadows: _containers.RepeatedCompositeFieldContainer[ShadowTarget]
+    def __init__(self, gateway_id: _Optional[str] = ..., generation: _Optional[int] = ..., weights: _Optional[_Iterable[_Union[RouteWeight, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowTarget, _Mapping]]] = ...) -> None: ...
+
+class TrafficInfo(_message.Message):
+    __slots__ = ("model", "mode", "weights", "shadows", "applied")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    SHADOWS_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    mode: str
+    weights: _containers.RepeatedCompositeFieldContainer[RouteWeight]
+    shadows: _containers.RepeatedCompositeFieldContainer[ShadowTarget]
+    applied: _containers.RepeatedCompositeFieldContainer[GatewayTraffic]
+    def __init__(self, model: _Optional[str] = ..., mode: _Optional[str] = ..., weights: _Optional[_Iterable[_Union[RouteWeight, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowTarget, _Mapping]]] = ..., applied: _Optional[_Iterable[_Union[GatewayTraffic, _Mapping]]] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "versions", "traffic", "settings")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    TRAFFIC_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    versions: _containers.RepeatedCompositeFieldContainer[VersionInfo]
+    traffic: TrafficInfo
+    settings: ModelSettings
+    def __init__(self, name: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[VersionInfo, _Mapping]]] = ..., traffic: _Optional[_Union[TrafficInfo, _Mapping]] = ..., settings: _Optional[_Union[ModelSettings, _Mapping]] = ...) -> None: ...
+
+class RegisterVersionRequest(_message.Message):
+    __slots__ = ("model", "onnx", "reference_npy", "source", "metrics", "description", "parent", "actor", "feature_names", "max_batch_size", "score_output", "score_column")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ONNX_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_NPY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    onnx: bytes
+    reference_npy: bytes
+    source: str
+    metrics: _containers.ScalarMap[str, float]
+    description: str
+    parent: int
+    actor: str
+    feature_names: _containers.RepeatedScalarFieldContainer[str]
+    max_batch_size: int
+    score_output: str
+    score_column: int
+    def __init__(self, model: _Optional[str] = ..., onnx: _Optional[bytes] = ..., reference_npy: _Optional[bytes] = ..., source: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., description: _Optional[str] = ..., parent: _Optional[int] = ..., actor: _Optional[str] = ..., feature_names: _Optional[_Iterable[str]] = ..., max_batch_size: _Optional[int] = ..., score_output: _Optional[str] = ..., score_column: _Optional[int] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RetireVersionRequest(_message.Message):
+    __slots__ = ("model", "version", "actor", "reason")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    actor: str
+    reason: str
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class UpdateModelSettingsRequest(_message.Message):
+    __slots__ = ("model", "settings", "actor")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    settings: ModelSettings
+    actor: str
+    def __init__(self, model: _Optional[str] = ..., settings: _Optional[_Union[ModelSettings, _Mapping]] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class SetTrafficRequest(_message.Message):
+    __slots__ = ("model", "weights", "latest", "actor", "reason")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    LATEST_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    weights: _containers.RepeatedCompositeFieldContainer[RouteWeight]
+    latest: bool
+    actor: str
+    reason: str
+    def __init__(self, model: _Optional[str] = ..., weights: _Optional[_Iterable[_Union[RouteWeight, _Mapping]]] = ..., latest: _Optional[bool] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SetShadowRequest(_message.Message):
+    __slots__ = ("model", "version", "rate", "actor", "reason")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    rate: float
+    actor: str
+    reason: str
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., rate: _Optional[float] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GetTrafficRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class WatchConfigRequest(_message.Message):
+    __slots__ = ("gateway_id", "known_generation")
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    gateway_id: str
+    known_generation: int
+    def __init__(self, gateway_id: _Optional[str] = ..., known_generation: _Optional[int] = ...) -> None: ...
+
+class DeployedVersion(_message.Message):
+    __slots__ = ("version", "artifact_sha256", "artifact_size", "signature", "profile")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    artifact_sha256: str
+    artifact_size: int
+    signature: Signature
+    profile: ReferenceProfile
+    def __init__(self, version: _Optional[int] = ..., artifact_sha256: _Optional[str] = ..., artifact_size: _Optional[int] = ..., signature: _Optional[_Union[Signature, _Mapping]] = ..., profile: _Optional[_Union[ReferenceProfile, _Mapping]] = ...) -> None: ...
+
+class DeployedModel(_message.Message):
+    __slots__ = ("name", "versions", "mode", "weights", "shadows", "settings")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    SHADOWS_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    versions: _containers.RepeatedCompositeFieldContainer[DeployedVersion]
+    mode: str
+    weights: _containers.RepeatedCompositeFieldContainer[RouteWeight]
+    shadows: _containers.RepeatedCompositeFieldContainer[ShadowTarget]
+    settings: ModelSettings
+    def __init__(self, name: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[DeployedVersion, _Mapping]]] = ..., mode: _Optional[str] = ..., weights: _Optional[_Iterable[_Union[RouteWeight, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowTarget, _Mapping]]] = ..., settings: _Optional[_Union[ModelSettings, _Mapping]] = ...) -> None: ...
+
+class GatewayConfig(_message.Message):
+    __slots__ = ("generation", "models")
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    generation: int
+    models: _containers.RepeatedCompositeFieldContainer[DeployedModel]
+    def __init__(self, generation: _Optional[int] = ..., models: _Optional[_Iterable[_Union[DeployedModel, _Mapping]]] = ...) -> None: ...
+
+class LoadedVersionState(_message.Message):
+    __slots__ = ("model", "version", "state", "reason", "load_seconds")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    LOAD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    state: str
+    reason: str
+    load_seconds: float
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., load_seconds: _Optional[float] = ...) -> None: ...
+
+class VersionStats(_message.Message):
+    __slots__ = ("model", "version", "requests", "failures", "rows", "latency_ns_sum", "latency_buckets", "shadow_requests", "shadow_dropped", "shadow_agree", "shadow_abs_diff_sum")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_NS_SUM_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_AGREE_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_ABS_DIFF_SUM_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    requests: int
+    failures: int
+    rows: int
+    latency_ns_sum: int
+    latency_buckets: _containers.RepeatedScalarFieldContainer[int]
+    shadow_requests: int
+    shadow_dropped: int
+    shadow_agree: int
+    shadow_abs_diff_sum: float
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., requests: _Optional[int] = ..., failures: _Optional[int] = ..., rows: _Optional[int] = ..., latency_ns_sum: _Optional[int] = ..., latency_buckets: _Optional[_Iterable[int]] = ..., shadow_requests: _Optional[int] = ..., shadow_dropped: _Optional[int] = ..., shadow_agree: _Optional[int] = ..., shadow_abs_diff_sum: _Optional[float] = ...) -> None: ...
+
+class DriftWindow(_message.Message):
+    __slots__ = ("model", "version", "window_id", "window_seconds", "rows", "columns", "bins", "counts", "sums", "sumsq")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    BINS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    SUMS_FIELD_NUMBER: _ClassVar[int]
+    SUMSQ_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    window_id: int
+    window_seconds: float
+    rows: int
+    columns: int
+    bins: int
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    sums: _containers.RepeatedScalarFieldContainer[float]
+    sumsq: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., window_id: _Optional[int] = ..., window_seconds: _Optional[float] = ..., rows: _Optional[int] = ..., columns: _Optional[int] = ..., bins: _Optional[int] = ..., counts: _Optional[_Iterable[int]] = ..., sums: _Optional[_Iterable[float]] = ..., sumsq: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class GatewayReport(_message.Message):
+    __slots__ = ("gateway_id", "applied_generation", "versions", "stats", "drift", "address", "started_at", "host", "pid")
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    gateway_id: str
+    applied_generation: int
+    versions: _containers.RepeatedCompositeFieldContainer[LoadedVersionState]
+    stats: _containers.RepeatedCompositeFieldContainer[VersionStats]
+    drift: _containers.RepeatedCompositeFieldContainer[DriftWindow]
+    address: str
+    started_at: str
+    host: str
+    pid: int
+    def __init__(self, gateway_id: _Optional[str] = ..., applied_generation: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ..., drift: _Optional[_Iterable[_Union[DriftWindow, _Mapping]]] = ..., address: _Optional[str] = ..., started_at: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
+
+class ReportAck(_message.Message):
+    __slots__ = ("generation",)
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    generation: int
+    def __init__(self, generation: _Optional[int] = ...) -> None: ...
+
+class FetchArtifactRequest(_message.Message):
+    __slots__ = ("sha256",)
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    def __init__(self, sha256: _Optional[str] = ...) -> None: ...
+
+class ArtifactChunk(_message.Message):
+    __slots__ = ("data", "total_size")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    total_size: int
+    def __init__(self, data: _Optional[bytes] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class GatewayInfo(_message.Message):
+    __slots__ = ("gateway_id", "address", "host", "pid", "applied_generation", "last_report", "versions", "stats")
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    LAST_REPORT_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    gateway_id: str
+    address: str
+    host: str
+    pid: int
+    applied_generation: int
+    last_report: str
+    versions: _containers.RepeatedCompositeFieldContainer[LoadedVersionState]
+    stats: _containers.RepeatedCompositeFieldContainer[VersionStats]
+    def __init__(self, gateway_id: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., applied_generation: _Optional[int] = ..., last_report: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ...) -> None: ...
+
+class ListGatewaysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListGatewaysResponse(_message.Message):
+    __slots__ = ("gateways",)
+    GATEWAYS_FIELD_NUMBER: _ClassVar[int]
+    gateways: _containers.RepeatedCompositeFieldContainer[GatewayInfo]
+    def __init__(self, gateways: _Optional[_Iterable[_Union[GatewayInfo, _Mapping]]] = ...) -> None: ...
+
+class GetDriftRequest(_message.Message):
+    __slots__ = ("model", "version", "window_seconds")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    window_seconds: float
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., window_seconds: _Optional[float] = ...) -> None: ...
+
+class ColumnDrift(_message.Message):
+    __slots__ = ("name", "psi", "js", "ks", "mean_shift", "nan_rate", "out_of_range_rate", "rows", "status", "alert")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PSI_FIELD_NUMBER: _ClassVar[int]
+    JS_FIELD_NUMBER: _ClassVar[int]
+    KS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_SHIFT_FIELD_NUMBER: _ClassVar[int]
+    NAN_RATE_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_RANGE_RATE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    psi: float
+    js: float
+    ks: float
+    mean_shift: float
+    nan_rate: float
+    out_of_range_rate: float
+    rows: int
+    status: str
+    alert: bool
+    def __init__(self, name: _Optional[str] = ..., psi: _Optional[float] = ..., js: _Optional[float] = ..., ks: _Optional[float] = ..., mean_shift: _Optional[float] = ..., nan_rate: _Optional[float] = ..., out_of_range_rate: _Optional[float] = ..., rows: _Optional[int] = ..., status: _Optional[str] = ..., alert: _Optional[bool] = ...) -> None: ...
+
+class VersionDrift(_message.Message):
+    __slots__ = ("version", "rows", "features", "score")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    rows: int
+    features: _containers.RepeatedCompositeFieldContainer[ColumnDrift]
+    score: ColumnDrift
+    def __init__(self, version: _Optional[int] = ..., rows: _Optional[int] = ..., features: _Optional[_Iterable[_Union[ColumnDrift, _Mapping]]] = ..., score: _Optional[_Union[ColumnDrift, _Mapping]] = ...) -> None: ...
+
+class DriftReport(_message.Message):
+    __slots__ = ("model", "window_seconds", "versions")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    window_seconds: float
+    versions: _containers.RepeatedCompositeFieldContainer[VersionDrift]
+    def __init__(self, model: _Optional[str] = ..., window_seconds: _Optional[float] = ..., versions: _Optional[_Iterable[_Union[VersionDrift, _Mapping]]] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("id", "at", "model", "version", "kind", "actor", "message", "details_json")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    at: str
+    model: str
+    version: int
+    kind: str
+    actor: str
+    message: str
+    details_json: str
+    def __init__(self, id: _Optional[int] = ..., at: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[str] = ..., actor: _Optional[str] = ..., message: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
+
+class ListEventsRequest(_message.Message):
+    __slots__ = ("model", "limit")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    limit: int
+    def __init__(self, model: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListEventsResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
