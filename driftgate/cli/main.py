@@ -1,0 +1,61 @@
+"""``driftgate``: one console command, a subcommand per job.
+
+    driftgate serve                    registry sidecar + gateway with the demo model
+    driftgate gateway | registry       one process of either kind
+    driftgate models | traffic | drift | events    operate the registry
+    driftgate bench                    load-test any Open Inference Protocol endpoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["build_parser", "main"]
+
+# Each module exposes register(subparsers); a subcommand sets args.func(args) -> int.
+SUBCOMMAND_MODULES = (
+    "driftgate.cli.serve",
+    "driftgate.cli.registry_cmd",
+    "driftgate.cli.models",
+    "driftgate.cli.traffic",
+    "driftgate.cli.drift",
+    "driftgate.cli.events",
+    "driftgate.cli.bench",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="driftgate", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--home", type=Path, default=Path(".driftgate"),
+                        help="state directory: database, artifacts, addresses (default ./.driftgate)")
+    parser.add_argument("--registry", default="", metavar="HOST:PORT",
+                        help="registry control API (default: the one running under --home)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a subcommand not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

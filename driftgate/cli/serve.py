@@ -1,0 +1,123 @@
+"""``driftgate serve`` (registry + gateway workers) and ``driftgate gateway`` (one worker)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _gateway_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=None, help="inference address to bind (default 0.0.0.0)")
+    p.add_argument("--port", type=int, default=None, help="inference gRPC port (default 8001; 0 picks a free one)")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="Prometheus metrics HTTP port (default 8002; 0 picks one; -1 turns it off)")
+    p.add_argument("--workers", type=int, default=None, help="gateway processes sharing the port (default 1)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="onnxruntime device (default cpu)")
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from driftgate.settings import Settings
+
+    settings = Settings(home=args.home)
+    updates = {
+        k: v
+        for k, v in {
+            "host": args.host, "port": args.port, "metrics_port": args.metrics_port,
+            "workers": args.workers, "device": args.device, "registry": args.registry or None,
+        }.items()
+        if v is not None
+    }
+    settings.gateway = settings.gateway.model_copy(update=updates)
+    return settings
+
+
+def _run_gateway(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from driftgate.logs import setup_logging
+
+    settings = _settings(args)
+    setup_logging(settings.log_level, f"gateway[{args.worker_index}]")
+
+    async def run() -> int:
+        from driftgate.gateway.server import GatewayServer
+
+        server = GatewayServer(settings, worker_index=args.worker_index)
+        port = await server.start()
+        host = settings.gateway.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        print(f"gateway listening on {shown}:{port}", flush=True)
+        if server.metrics_port:
+            print(f"metrics on http://{shown}:{server.metrics_port}/metrics", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.stop()
+        return 0
+
+    return _run(run())
+
+
+def _run(coro: Any) -> int:
+    import asyncio
+
+    try:
+        import uvloop
+    except ImportError:  # not on Windows
+        return asyncio.run(coro)
+    return asyncio.run(coro, loop_factory=uvloop.new_event_loop)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from driftgate.supervisor import Supervisor
+
+    settings = _settings(args)
+    gs = settings.gateway
+    env = {} if not args.no_demo else {"DRIFTGATE_REGISTRY__DEMO": "false"}
+    sup = Supervisor(args.home, env)
+    sup.install_signals()
+    try:
+        if args.registry:
+            registry_address = args.registry
+        else:
+            registry_port = settings.registry.port if args.registry_port is None else args.registry_port
+            registry = sup.start("registry", ["registry", "--port", str(registry_port)], timeout=600)
+            registry_address = registry.address
+        common = ["--registry", registry_address, "--device", gs.device, "--workers", str(gs.workers),
+                  "--host", gs.host]
+        first = sup.start(
+            "gateway-0",
+            ["gateway", *common, "--port", str(gs.port), "--metrics-port", str(gs.metrics_port), "--worker-index", "0"],
+            timeout=300,
+        )
+        port = first.address.rsplit(":", 1)[1]
+        for i in range(1, gs.workers):
+            metrics = str(gs.metrics_port) if gs.metrics_port <= 0 else str(gs.metrics_port)
+            sup.start(f"gateway-{i}",
+                      ["gateway", *common, "--port", port, "--metrics-port", metrics, "--worker-index", str(i)],
+                      timeout=300)
+    except RuntimeError as exc:
+        print(f"driftgate serve: {exc}", flush=True)
+        sup.stop()
+        return 1
+    print(f"driftgate serving: gateway {first.address} ({gs.workers} worker(s)), registry {registry_address}, "
+          f"home {args.home}", flush=True)
+    return sup.wait()
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the registry sidecar and the gateway (demo model when empty)")
+    _gateway_options(p)
+    p.add_argument("--registry-port", type=int, default=None, help="control API port (default 8005; 0 picks one)")
+    p.add_argument("--no-demo", action="store_true", help="do not register the demo model on an empty registry")
+    p.set_defaults(func=_serve)
+
+    g = sub.add_parser("gateway", help="run one gateway worker (data plane) in the foreground")
+    _gateway_options(g)
+    g.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    g.set_defaults(func=_run_gateway)

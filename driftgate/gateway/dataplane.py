@@ -1,0 +1,190 @@
+"""The data plane's core, transport-free: route, score, observe for one decoded request.
+
+Decoding and encoding happen at the edge (driftgate.gateway.tensors); this module never sees a
+protobuf message. The control side (driftgate.gateway.reconcile) publishes a new ``ServedModel``
+mapping by one reference assignment; a request reads it once, so a route change can never tear a
+request in half.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+import numpy as np
+
+from driftgate.errors import InvalidRequest, ModelNotFound, ModelNotReady, ScoringError, VersionNotFound
+from driftgate.gateway.metrics import GatewayMetrics
+from driftgate.gateway.routing import RouteTable
+from driftgate.gateway.versions import LoadedVersion
+from driftgate.signature import Signature
+
+__all__ = ["DataPlane", "ServedModel", "ShadowItem"]
+
+log = logging.getLogger("driftgate.gateway.dataplane")
+
+
+@dataclass(frozen=True, slots=True)
+class ServedModel:
+    """One model as this gateway serves it now. Immutable: replaced, never edited."""
+
+    name: str
+    signature: Signature
+    max_batch_size: int
+    ready: Mapping[int, LoadedVersion]  # READY versions, by number
+    routes: RouteTable | None  # None until a version is READY
+    states: Mapping[int, str] = field(default_factory=dict)  # every version in the config: LOADING/READY/FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowItem:
+    primary: LoadedVersion
+    target: LoadedVersion
+    feeds: dict[str, np.ndarray]
+    primary_scores: np.ndarray | None
+    rows: int
+
+
+class DataPlane:
+    """Route, score and observe. Runs on the event loop thread; holds no lock."""
+
+    def __init__(
+        self,
+        metrics: GatewayMetrics,
+        *,
+        inline_max_rows: int,
+        shadow_queue: int,
+        drift_enabled: bool,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.models: Mapping[str, ServedModel] = {}
+        self._inline_max_rows = inline_max_rows
+        self._drift = drift_enabled
+        self._random = (rng or random.Random()).random
+        self.shadow_queue: asyncio.Queue[ShadowItem] = asyncio.Queue(maxsize=shadow_queue)
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def model(self, name: str) -> ServedModel:
+        model = self.models.get(name)
+        if model is None:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ModelNotFound(f"unknown model {name!r}; this gateway serves: {known}")
+        return model
+
+    def select(self, model: ServedModel, version: str, key: str | None) -> LoadedVersion:
+        """The version that scores: the pinned one if named, else the route table's choice."""
+        if version:
+            try:
+                number = int(version)
+            except ValueError:
+                raise InvalidRequest(f"model_version must be a version number, got {version!r}") from None
+            lv = model.ready.get(number)
+            if lv is not None:
+                return lv
+            state = model.states.get(number)
+            if state == "LOADING":
+                raise ModelNotReady(f"model {model.name!r} version {number} is loading; retry shortly")
+            if state == "FAILED":
+                raise ModelNotReady(f"model {model.name!r} version {number} failed to load on this gateway")
+            raise VersionNotFound(f"model {model.name!r} has no version {number} loaded here")
+        routes = model.routes
+        if routes is None:
+            raise ModelNotReady(f"model {model.name!r} has no version ready yet; retry shortly")
+        return model.ready[routes.choose(key, self._random())]
+
+    # -- scoring -------------------------------------------------------------------------------
+
+    async def score(self, lv: LoadedVersion, feeds: dict[str, np.ndarray], rows: int) -> list[np.ndarray]:
+        """Run the session: inline for small batches (a thread hop costs more than the run), in the
+        default executor for large ones (onnxruntime releases the GIL)."""
+        lv.enter()
+        try:
+            if rows <= self._inline_max_rows:
+                return lv.run(feeds)
+            return await asyncio.get_running_loop().run_in_executor(None, lv.run, feeds)
+        except Exception as exc:
+            raise ScoringError(f"{lv.model} version {lv.version} failed to score: {exc}") from exc
+        finally:
+            lv.leave()
+
+    def observe(self, lv: LoadedVersion, feeds: dict[str, np.ndarray], outputs: list[np.ndarray]) -> np.ndarray | None:
+        """Add the rows and scores to the version's drift sketch; returns the scores."""
+        score = lv.score
+        if score is None:
+            return None
+        scores = score.scores(outputs)
+        sketch = lv.sketch
+        if sketch is not None and self._drift:
+            sketch.observe(feeds[lv.drift_input], scores, time.time())  # type: ignore[index]
+        return scores
+
+    async def infer(
+        self, model: ServedModel, version: str, key: str | None, feeds: dict[str, np.ndarray], rows: int
+    ) -> tuple[LoadedVersion, list[np.ndarray]]:
+        started = time.perf_counter_ns()
+        lv = self.select(model, version, key)
+        try:
+            outputs = await self.score(lv, feeds, rows)
+        except ScoringError:
+            lv.counters.failure(time.perf_counter_ns() - started)
+            lv.metrics.failures.inc()
+            raise
+        computed = time.perf_counter_ns()
+        scores = self.observe(lv, feeds, outputs)
+        routes = model.routes
+        if routes is not None and routes.shadows and not version:
+            self._mirror(model, lv, routes, feeds, scores, rows)
+        elapsed = time.perf_counter_ns() - started
+        lv.counters.success(rows, elapsed, computed - started)
+        m = lv.metrics
+        m.requests.inc()
+        m.rows.inc(rows)
+        m.latency.observe(elapsed / 1e9)
+        return lv, outputs
+
+    # -- shadow traffic ------------------------------------------------------------------------
+
+    def _mirror(
+        self,
+        model: ServedModel,
+        primary: LoadedVersion,
+        routes: RouteTable,
+        feeds: dict[str, np.ndarray],
+        scores: np.ndarray | None,
+        rows: int,
+    ) -> None:
+        for version in routes.shadow_targets(self._random()):
+            target = model.ready.get(version)
+            if target is None or target is primary:
+                continue
+            try:
+                self.shadow_queue.put_nowait(ShadowItem(primary, target, feeds, scores, rows))
+            except asyncio.QueueFull:
+                target.counters.shadow_dropped += 1
+                self.metrics.shadow.labels(model.name, str(version), "dropped").inc()
+
+    async def run_shadows(self) -> None:
+        """Score queued shadow copies, off the response path; compare with the primary."""
+        while True:
+            item = await self.shadow_queue.get()
+            target = item.target
+            if target.session is None:
+                continue
+            try:
+                outputs = await self.score(target, item.feeds, item.rows)
+            except ScoringError:
+                self.metrics.shadow.labels(target.model, str(target.version), "failed").inc()
+                continue
+            shadow_scores = self.observe(target, item.feeds, outputs)
+            counters = target.counters
+            counters.shadow_requests += item.rows  # rows compared: the agreement rate's denominator
+            if shadow_scores is not None and item.primary_scores is not None:
+                primary = item.primary_scores
+                counters.shadow_agree += int(np.count_nonzero((shadow_scores >= 0.5) == (primary >= 0.5)))
+                counters.shadow_abs_diff_sum += float(np.abs(shadow_scores - primary).sum())
+            self.metrics.shadow.labels(target.model, str(target.version), "scored").inc()

@@ -1,0 +1,168 @@
+"""Composition root of one gateway worker: builds every part from the settings and injects it.
+
+    clients --ModelInfer--> InferenceServicer -> DataPlane (route, score, observe) -> response
+                                                    ^ route tables, one assignment
+    registry --WatchConfig--> RegistryLink -> Reconciler (load, warm, publish, drain, release)
+             <--ReportStatus-- RegistryLink (states, counters, drift windows)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry, start_http_server
+
+from driftgate.gateway.artifacts import ArtifactCache
+from driftgate.gateway.dataplane import DataPlane
+from driftgate.gateway.metrics import GatewayMetrics
+from driftgate.gateway.reconcile import Reconciler
+from driftgate.gateway.servicer import InferenceServicer
+from driftgate.gateway.sync import MAX_MESSAGE, RegistryLink
+from driftgate.proto.inference import grpc_service_pb2, grpc_service_pb2_grpc
+from driftgate.settings import Settings
+
+__all__ = ["GatewayServer"]
+
+log = logging.getLogger("driftgate.gateway")
+
+SERVICE = "inference.GRPCInferenceService"
+
+
+class GatewayServer:
+    def __init__(self, settings: Settings, *, worker_index: int = 0) -> None:
+        self.settings = settings
+        gs = settings.gateway
+        home = Path(settings.home)
+        self.gateway_id = gs.gateway_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_index = worker_index
+        self.metrics_registry = CollectorRegistry(auto_describe=True)
+        self.metrics = GatewayMetrics(self.metrics_registry)
+        self.plane = DataPlane(
+            self.metrics,
+            inline_max_rows=gs.inline_max_rows,
+            shadow_queue=gs.shadow_queue,
+            drift_enabled=settings.drift.enabled,
+        )
+        self.reconciler = Reconciler(
+            self.plane,
+            self.metrics,
+            ArtifactCache(home / "cache" / "artifacts"),
+            gs,
+            settings.drift,
+            state_file=home / "gateway" / "last_config.pb",
+        )
+        self.link = RegistryLink(
+            self.plane,
+            self.reconciler,
+            gateway_id=self.gateway_id,
+            registry=gs.registry,
+            home=home,
+            report_interval_s=gs.report_interval_s,
+        )
+        self._warm = asyncio.Event()
+        self.servicer = InferenceServicer(self.plane, self.metrics, self.is_ready)
+        self.health = health_aio.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._metrics_http = None
+        self.port = 0
+        self.metrics_port = 0
+
+    def is_ready(self) -> bool:
+        return self._warm.is_set() and self.reconciler.applied.is_set()
+
+    async def _warm_up(self) -> None:
+        if self.settings.drift.enabled:
+            from driftgate.native import warm_up
+
+            await asyncio.to_thread(warm_up)
+        self._warm.set()
+
+    async def start(self) -> int:
+        gs = self.settings.gateway
+        saved = self.reconciler.load_saved()
+        warm = asyncio.create_task(self._warm_up())
+        if saved is not None:
+            log.info("applying the saved config (generation %d) while the registry connects", saved.generation)
+            self._tasks.append(asyncio.create_task(self.reconciler.apply(saved, save=False)))
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.so_reuseport", 1 if gs.workers > 1 else 0),
+            ("grpc.http2.max_pings_without_data", 0),
+        ]
+        server = grpc.aio.server(options=options)
+        grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (grpc_service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
+             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
+        self.port = server.add_insecure_port(f"{gs.host}:{gs.port}")
+        if self.port == 0:
+            raise OSError(f"could not bind {gs.host}:{gs.port}")
+        await server.start()
+        self._server = server
+        host = "127.0.0.1" if gs.host in ("0.0.0.0", "::", "") else gs.host
+        self.link.address = f"{host}:{self.port}"
+        if gs.metrics_port >= 0:
+            port = gs.metrics_port + self.worker_index if gs.metrics_port else 0
+            self._metrics_http, _ = start_http_server(port, addr=gs.host, registry=self.metrics_registry)
+            self.metrics_port = self._metrics_http.server_port
+        self._tasks += [
+            asyncio.create_task(self.link.watch()),
+            asyncio.create_task(self.link.report_forever()),
+            asyncio.create_task(self.plane.run_shadows()),
+            asyncio.create_task(self._mark_serving(warm)),
+        ]
+        return self.port
+
+    async def _mark_serving(self, warm: asyncio.Task[None]) -> None:
+        await warm
+        await self.reconciler.applied.wait()
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        log.info("gateway ready: %s", ", ".join(sorted(self.plane.models)) or "no models")
+
+    async def wait_ready(self, timeout: float) -> bool:
+        async def both() -> None:
+            await self._warm.wait()
+            await self.reconciler.applied.wait()
+
+        try:
+            await asyncio.wait_for(both(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, let in-flight requests finish (up to ``grace``), then shut down."""
+        grace = self.settings.gateway.shutdown_grace_s if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.link.report_once(), 2)
+        await self.link.close()
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http.server_close()
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()

@@ -1,0 +1,208 @@
+"""inference.GRPCInferenceService over the data plane: convert the message, call the core,
+convert back. Errors map to status codes in driftgate.grpc_edge, never here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+
+from driftgate import __version__
+from driftgate.errors import Conflict, DriftgateError, ModelNotReady, ShuttingDown
+from driftgate.gateway.dataplane import DataPlane, ServedModel
+from driftgate.gateway.metrics import GatewayMetrics
+from driftgate.gateway.tensors import decode_inputs, encode_outputs, requested_outputs, routing_key
+from driftgate.grpc_edge import status_for, wrap_servicer
+from driftgate.proto.inference import grpc_service_pb2 as pb
+from driftgate.proto.inference import grpc_service_pb2_grpc
+from driftgate.proto.inference import model_config_pb2 as mc
+from driftgate.signature import TensorSpec
+
+__all__ = ["EXTENSIONS", "InferenceServicer"]
+
+log = logging.getLogger("driftgate.gateway.servicer")
+
+# Only what this server really implements (Triton's extension names).
+EXTENSIONS = ("model_configuration", "statistics", "parameters")
+
+_CONFIG_TYPE = {
+    "BOOL": mc.TYPE_BOOL, "UINT8": mc.TYPE_UINT8, "UINT16": mc.TYPE_UINT16, "UINT32": mc.TYPE_UINT32,
+    "UINT64": mc.TYPE_UINT64, "INT8": mc.TYPE_INT8, "INT16": mc.TYPE_INT16, "INT32": mc.TYPE_INT32,
+    "INT64": mc.TYPE_INT64, "FP16": mc.TYPE_FP16, "FP32": mc.TYPE_FP32, "FP64": mc.TYPE_FP64,
+    "BYTES": mc.TYPE_STRING,
+}
+
+ROUTING_KEY_HEADER = "x-routing-key"
+
+
+def _metadata_key(metadata: object) -> str | None:
+    for key, value in metadata or ():  # type: ignore[attr-defined]
+        if key == ROUTING_KEY_HEADER:
+            return value if isinstance(value, str) else value.decode()
+    return None
+
+
+@wrap_servicer
+class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
+    def __init__(self, plane: DataPlane, metrics: GatewayMetrics, ready: Callable[[], bool]) -> None:
+        self._plane = plane
+        self._metrics = metrics
+        self._ready = ready
+        self.accepting = True
+
+    # -- health and metadata -------------------------------------------------------------------
+
+    async def ServerLive(self, request, context):
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request, context):
+        return pb.ServerReadyResponse(ready=self.accepting and self._ready())
+
+    async def ModelReady(self, request, context):
+        model = self._plane.models.get(request.name)
+        if model is None:
+            return pb.ModelReadyResponse(ready=False)
+        if request.version:
+            try:
+                return pb.ModelReadyResponse(ready=int(request.version) in model.ready)
+            except ValueError:
+                return pb.ModelReadyResponse(ready=False)
+        return pb.ModelReadyResponse(ready=model.routes is not None)
+
+    async def ServerMetadata(self, request, context):
+        return pb.ServerMetadataResponse(name="driftgate", version=__version__, extensions=EXTENSIONS)
+
+    def _versioned(self, name: str, version: str) -> ServedModel:
+        model = self._plane.model(name)
+        if version:
+            self._plane.select(model, version, None)  # NOT_FOUND / UNAVAILABLE as for inference
+        return model
+
+    async def ModelMetadata(self, request, context):
+        model = self._versioned(request.name, request.version)
+
+        def meta(specs: tuple[TensorSpec, ...]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
+            return [pb.ModelMetadataResponse.TensorMetadata(name=s.name, datatype=s.datatype, shape=s.shape)
+                    for s in specs]
+
+        return pb.ModelMetadataResponse(
+            name=model.name,
+            versions=[str(v) for v in sorted(model.ready)],
+            platform="onnxruntime_onnx",
+            inputs=meta(model.signature.inputs),
+            outputs=meta(model.signature.outputs),
+        )
+
+    async def ModelConfig(self, request, context):
+        model = self._versioned(request.name, request.version)
+        config = mc.ModelConfig(
+            name=model.name, platform="onnxruntime_onnx", backend="onnxruntime", max_batch_size=model.max_batch_size
+        )
+        for s in model.signature.inputs:
+            config.input.add(name=s.name, data_type=_CONFIG_TYPE[s.datatype], dims=s.shape[1:])
+        for s in model.signature.outputs:
+            config.output.add(name=s.name, data_type=_CONFIG_TYPE[s.datatype], dims=s.shape[1:])
+        config.instance_group.add(name=model.name, count=1, kind=mc.ModelInstanceGroup.KIND_CPU)
+        config.model_transaction_policy.decoupled = False
+        return pb.ModelConfigResponse(config=config)
+
+    async def ModelStatistics(self, request, context):
+        response = pb.ModelStatisticsResponse()
+        if request.name:
+            names = [self._plane.model(request.name).name]
+        else:
+            names = sorted(self._plane.models)
+        for name in names:
+            model = self._plane.models[name]
+            versions = sorted(model.ready)
+            if request.version:
+                self._plane.select(model, request.version, None)
+                versions = [int(request.version)]
+            for v in versions:
+                c = model.ready[v].counters
+                s = response.model_stats.add(
+                    name=name, version=str(v), last_inference=c.last_inference_ms,
+                    inference_count=c.rows, execution_count=c.requests - c.failures,
+                )
+                st = s.inference_stats
+                st.success.count, st.success.ns = c.requests - c.failures, c.success_ns
+                st.fail.count, st.fail.ns = c.failures, c.fail_ns
+                st.compute_infer.count, st.compute_infer.ns = c.requests - c.failures, c.compute_ns
+        return response
+
+    async def RepositoryIndex(self, request, context):
+        response = pb.RepositoryIndexResponse()
+        for name, model in sorted(self._plane.models.items()):
+            for version, state in sorted(model.states.items()):
+                if request.ready and state != "READY":
+                    continue
+                response.models.add(name=name, version=str(version), state=state)
+        return response
+
+    async def RepositoryModelLoad(self, request, context):
+        model = self._plane.model(request.model_name)
+        if model.routes is None:
+            raise ModelNotReady(f"model {model.name!r} is still loading")
+        return pb.RepositoryModelLoadResponse()  # versions follow the registry; loaded already
+
+    async def RepositoryModelUnload(self, request, context):
+        self._plane.model(request.model_name)
+        raise Conflict("versions are unloaded through the registry: driftgate models retire MODEL VERSION")
+
+    # -- inference -----------------------------------------------------------------------------
+
+    async def _infer(self, request: pb.ModelInferRequest, metadata: object) -> pb.ModelInferResponse:
+        if not self.accepting:
+            raise ShuttingDown("the gateway is shutting down; retry on another instance")
+        plane = self._plane
+        model = plane.model(request.model_name)
+        feeds, rows = decode_inputs(request, model.signature, model.max_batch_size)
+        specs = requested_outputs(request, model.signature)
+        key = routing_key(request)
+        if key is None and metadata:
+            key = _metadata_key(metadata)
+        lv, outputs = await plane.infer(model, request.model_version, key, feeds, rows)
+        response = pb.ModelInferResponse(model_name=model.name, model_version=str(lv.version), id=request.id)
+        names = lv.output_names
+        encode_outputs(response, specs, [outputs[names.index(s.name)] for s in specs])
+        return response
+
+    async def ModelInfer(self, request, context):
+        self._metrics.in_flight.inc()
+        try:
+            return await self._infer(request, context.invocation_metadata())
+        except DriftgateError as exc:
+            self._metrics.rejected.labels(status_for(exc)[0].name).inc()
+            raise
+        finally:
+            self._metrics.in_flight.dec()
+
+    async def ModelStreamInfer(
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        """Bidirectional stream: one response per request, in order; a failed request yields an
+        error_message and the stream goes on (Triton's behaviour)."""
+        metadata = context.invocation_metadata()
+        async for request in request_iterator:
+            self._metrics.in_flight.inc()
+            started = time.perf_counter()
+            try:
+                response = await self._infer(request, metadata)
+                yield pb.ModelStreamInferResponse(infer_response=response)
+            except Exception as exc:  # per-request errors travel in-band on a stream
+                code, message = status_for(exc)
+                self._metrics.rejected.labels(code.name).inc()
+                if code is grpc.StatusCode.INTERNAL:
+                    log.error("stream request %r failed after %.3f s", request.id, time.perf_counter() - started,
+                              exc_info=exc)
+                yield pb.ModelStreamInferResponse(
+                    error_message=f"{code.name}: {message}",
+                    infer_response=pb.ModelInferResponse(model_name=request.model_name, id=request.id),
+                )
+            finally:
+                self._metrics.in_flight.dec()
+
+

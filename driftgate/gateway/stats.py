@@ -1,0 +1,51 @@
+"""Per-version counters the gateway keeps for ModelStatistics and for its reports to the registry.
+
+Plain integers mutated on the event loop thread only (the request path and the reporter both run
+there), so no lock is needed and none is shared with the control plane. Latency goes into fixed
+buckets so that counts from many workers and hosts add in the registry.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["LATENCY_BUCKET_BOUNDS_US", "VersionCounters"]
+
+# Upper bounds (microseconds) of the latency buckets; one more bucket counts everything above.
+LATENCY_BUCKET_BOUNDS_US: tuple[int, ...] = (
+    50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000, 20_000, 50_000, 100_000,
+    250_000, 1_000_000,
+)
+_BOUNDS_NS = tuple(b * 1000 for b in LATENCY_BUCKET_BOUNDS_US)
+
+
+@dataclass(slots=True)
+class VersionCounters:
+    requests: int = 0
+    failures: int = 0
+    rows: int = 0
+    success_ns: int = 0
+    fail_ns: int = 0
+    compute_ns: int = 0
+    last_inference_ms: int = 0
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKET_BOUNDS_US) + 1))
+    shadow_requests: int = 0
+    shadow_dropped: int = 0
+    shadow_agree: int = 0
+    shadow_abs_diff_sum: float = 0.0
+
+    def success(self, rows: int, total_ns: int, compute_ns: int) -> None:
+        self.requests += 1
+        self.rows += rows
+        self.success_ns += total_ns
+        self.compute_ns += compute_ns
+        self.buckets[bisect.bisect_left(_BOUNDS_NS, total_ns)] += 1
+        self.last_inference_ms = time.time_ns() // 1_000_000
+
+    def failure(self, total_ns: int) -> None:
+        self.requests += 1
+        self.failures += 1
+        self.fail_ns += total_ns
+        self.buckets[bisect.bisect_left(_BOUNDS_NS, total_ns)] += 1

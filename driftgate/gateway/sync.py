@@ -1,0 +1,205 @@
+"""The gateway's link to the registry: subscribe to desired state (WatchConfig), fetch artifacts,
+and report observed state, statistics and drift windows (ReportStatus).
+
+Runs beside the data plane on the same event loop and never blocks it: each step is a short
+await. When the registry is down the gateway keeps serving what it has and resubscribes with
+backoff; on start it applies the config it saved last, so a restart works without the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+
+from driftgate.errors import ArtifactError
+from driftgate.gateway.dataplane import DataPlane
+from driftgate.gateway.reconcile import Reconciler
+from driftgate.proto.v1 import control_pb2 as pb
+from driftgate.proto.v1 import control_pb2_grpc
+
+__all__ = ["RegistryLink", "registry_address"]
+
+log = logging.getLogger("driftgate.gateway.sync")
+
+MAX_MESSAGE = 256 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+]
+
+
+def registry_address(explicit: str, home: Path) -> str | None:
+    """The registry's HOST:PORT: the explicit setting, else the file the registry writes under --home."""
+    if explicit:
+        return explicit
+    try:
+        return (home / "registry.addr").read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+class RegistryLink:
+    def __init__(
+        self,
+        plane: DataPlane,
+        reconciler: Reconciler,
+        *,
+        gateway_id: str,
+        registry: str,
+        home: Path,
+        report_interval_s: float,
+    ) -> None:
+        self._plane = plane
+        self._reconciler = reconciler
+        self.gateway_id = gateway_id
+        self._explicit = registry
+        self._home = home
+        self._interval = report_interval_s
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: control_pb2_grpc.ControlStub | None = None
+        self._address: str | None = None
+        self._sent_window: dict[tuple[str, int], int] = {}
+        self.address = ""  # this gateway's own serving address, for reports
+        self.started_at = datetime.now(UTC).isoformat()
+        self.connected = False
+
+    # -- channel -------------------------------------------------------------------------------
+
+    async def _ensure_stub(self) -> control_pb2_grpc.ControlStub | None:
+        address = registry_address(self._explicit, self._home)
+        if address is None:
+            return None
+        if address != self._address or self._stub is None:
+            if self._channel is not None:
+                await self._channel.close()
+            self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            self._stub = control_pb2_grpc.ControlStub(self._channel)
+            self._address = address
+        return self._stub
+
+    async def fetch(self, sha256: str) -> bytes:
+        stub = await self._ensure_stub()
+        if stub is None:
+            raise ConnectionError("registry address unknown")
+        parts: list[bytes] = []
+        async for chunk in stub.FetchArtifact(pb.FetchArtifactRequest(sha256=sha256), timeout=120):
+            parts.append(chunk.data)
+        return b"".join(parts)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+            self._stub = None
+
+    # -- desired state down --------------------------------------------------------------------
+
+    async def watch(self) -> None:
+        """Subscribe to the registry's config for ever, reconnecting with backoff."""
+        self._reconciler.fetch = self._fetch_artifact
+        backoff = 0.2
+        while True:
+            stub = await self._ensure_stub()
+            if stub is not None:
+                try:
+                    call = stub.WatchConfig(
+                        pb.WatchConfigRequest(gateway_id=self.gateway_id, known_generation=self._reconciler.generation)
+                    )
+                    async for config in call:
+                        if not self.connected:
+                            log.info("subscribed to the registry at %s", self._address)
+                        self.connected = True
+                        backoff = 0.2
+                        await self._reconciler.apply(config)
+                        await self.report_once()
+                except grpc.aio.AioRpcError as exc:
+                    if self.connected:
+                        log.warning("registry stream ended (%s); serving the last config", exc.code().name)
+                    self.connected = False
+                    self._stub = None  # re-read the address: a restarted registry may listen elsewhere
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _fetch_artifact(self, sha256: str) -> bytes:
+        try:
+            return await self.fetch(sha256)
+        except (grpc.aio.AioRpcError, ConnectionError) as exc:
+            raise ArtifactError(f"could not fetch artifact {sha256[:12]} from the registry: {exc}") from exc
+
+    # -- observed state up ---------------------------------------------------------------------
+
+    def _drift_windows(self) -> Iterator[pb.DriftWindow]:
+        for model in self._plane.models.values():
+            for lv in model.ready.values():
+                sketch = lv.sketch
+                if sketch is None:
+                    continue
+                key = (lv.model, lv.version)
+                since = self._sent_window.get(key, 0)
+                for snap in sketch.windows_since(since):
+                    yield pb.DriftWindow(
+                        model=lv.model,
+                        version=lv.version,
+                        window_id=snap.window_id,
+                        window_seconds=snap.window_seconds,
+                        rows=snap.rows,
+                        columns=snap.counts.shape[0],
+                        bins=snap.counts.shape[1],
+                        counts=snap.counts.ravel().tolist(),
+                        sums=snap.sums.tolist(),
+                        sumsq=snap.sumsq.tolist(),
+                    )
+                # windows before the current one are final; the current one may still grow
+                self._sent_window[key] = sketch.window_id(time.time())
+
+    def build_report(self) -> pb.GatewayReport:
+        report = pb.GatewayReport(
+            gateway_id=self.gateway_id,
+            applied_generation=self._reconciler.generation,
+            address=self.address,
+            started_at=self.started_at,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
+        for (model, version), st in sorted(self._reconciler.states.items()):
+            report.versions.add(model=model, version=version, state=st.state, reason=st.reason,
+                                load_seconds=st.load_seconds)
+        for (model, version), c in sorted(self._reconciler.counters().items()):
+            report.stats.add(
+                model=model, version=version, requests=c.requests, failures=c.failures, rows=c.rows,
+                latency_ns_sum=c.success_ns + c.fail_ns, latency_buckets=c.buckets,
+                shadow_requests=c.shadow_requests, shadow_dropped=c.shadow_dropped,
+                shadow_agree=c.shadow_agree, shadow_abs_diff_sum=c.shadow_abs_diff_sum,
+            )
+        report.drift.extend(self._drift_windows())
+        return report
+
+    async def report_once(self) -> bool:
+        stub = await self._ensure_stub()
+        if stub is None:
+            return False
+        try:
+            await stub.ReportStatus(self.build_report(), timeout=5)
+            return True
+        except grpc.aio.AioRpcError as exc:
+            log.debug("report failed: %s", exc.code().name)
+            self._sent_window.clear()  # resend the windows next time: a report replaces, never adds
+            return False
+
+    async def report_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.report_once()

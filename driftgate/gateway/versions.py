@@ -1,0 +1,161 @@
+"""What is loaded now: one model version in an onnxruntime session, with its counters and its
+drift sketch. (What could be loaded is the registry's business.)
+
+Loading happens off the event loop (``load_version`` is blocking and runs in a thread); a version
+is warmed up before it is READY, and it is released only after its in-flight requests finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from driftgate.errors import ModelLoadError
+from driftgate.gateway.metrics import VersionMetrics
+from driftgate.gateway.stats import VersionCounters
+from driftgate.signature import Signature, TensorSpec, numpy_dtype, signature_from_onnx
+
+__all__ = ["LoadedVersion", "ScoreSpec", "load_version", "providers_for"]
+
+log = logging.getLogger("driftgate.gateway.versions")
+
+
+def providers_for(device: str) -> list[str]:
+    """onnxruntime execution providers for a device setting; says clearly when CUDA is absent."""
+    import onnxruntime as ort
+
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "cuda":
+        available = ort.get_available_providers()
+        if "CUDAExecutionProvider" not in available:
+            raise ModelLoadError(
+                "--device cuda: onnxruntime's CUDAExecutionProvider is not available in this installation "
+                f"(available: {', '.join(available)}); install onnxruntime-gpu with CUDA, or use --device cpu"
+            )
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    raise ModelLoadError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreSpec:
+    """Where the score is read: output index and column (-1: the output has one value a row)."""
+
+    output_index: int
+    column: int
+
+    def scores(self, outputs: list[np.ndarray]) -> np.ndarray:
+        out = outputs[self.output_index]
+        if self.column >= 0 and out.ndim == 2:
+            out = out[:, self.column]
+        return np.ascontiguousarray(out.reshape(out.shape[0]) if out.ndim > 1 else out)
+
+
+@dataclass(slots=True, eq=False)
+class LoadedVersion:
+    model: str
+    version: int
+    sha256: str
+    session: Any
+    signature: Signature
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    output_specs: tuple[TensorSpec, ...]
+    counters: VersionCounters
+    metrics: VersionMetrics
+    load_seconds: float
+    score: ScoreSpec | None = None
+    sketch: Any = None  # driftgate.native.DriftSketch when drift is on and a profile fits
+    drift_input: str | None = None  # the input whose rows the sketch bins
+    in_flight: int = 0
+    draining: bool = False
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(self.output_names, feeds)
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait for in-flight requests to finish; True if they all did within ``timeout``."""
+        self.draining = True
+        if self.in_flight == 0:
+            return True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    def release(self) -> None:
+        self.session = None
+        self.sketch = None
+
+
+def _warm_up(session: Any, signature: Signature, output_names: tuple[str, ...]) -> None:
+    feeds = {}
+    for spec in signature.inputs:
+        shape = tuple(1 if d < 0 else d for d in spec.shape)
+        feeds[spec.name] = np.zeros(shape, dtype=numpy_dtype(spec.datatype))
+    for _ in range(3):
+        session.run(output_names, feeds)
+
+
+def load_version(
+    model: str,
+    version: int,
+    sha256: str,
+    onnx_bytes: bytes,
+    *,
+    device: str,
+    intra_op_threads: int,
+    counters: VersionCounters,
+    metrics: VersionMetrics,
+) -> LoadedVersion:
+    """Create, check and warm up a session (blocking: call it in a thread)."""
+    import onnxruntime as ort
+
+    started = time.perf_counter()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(onnx_bytes, sess_options=options, providers=providers_for(device))
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+        raise ModelLoadError(f"onnxruntime could not load {model} version {version}: {exc}") from exc
+    signature = signature_from_onnx(session)
+    output_names = tuple(o.name for o in signature.outputs)
+    try:
+        _warm_up(session, signature, output_names)
+    except Exception as exc:
+        raise ModelLoadError(f"{model} version {version} failed its warm-up run: {exc}") from exc
+    return LoadedVersion(
+        model=model,
+        version=version,
+        sha256=sha256,
+        session=session,
+        signature=signature,
+        input_names=tuple(i.name for i in signature.inputs),
+        output_names=output_names,
+        output_specs=signature.outputs,
+        counters=counters,
+        metrics=metrics,
+        load_seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,16 @@
+"""Process-wide logging set-up, called once by each command's entry point."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+__all__ = ["setup_logging"]
+
+
+def setup_logging(level: str, prefix: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format=f"%(asctime)s {prefix} %(levelname)s %(name)s: %(message)s",
+    )
