@@ -3,8 +3,10 @@
 One Python process is one core's worth (the GIL), so the gateway scales by processes sharing
 one port with SO_REUSEPORT; the registry runs apart so that training and SQLite never take the
 gateway's CPU time slice. The supervisor starts the registry, waits until it listens, starts the
-first gateway worker (which may pick a free port), then the others on that same port. SIGTERM or
-Ctrl-C stops the gateways first (they drain their in-flight requests), then the registry.
+first gateway worker (which may pick a free port), then the others on that same port. A child
+that dies is restarted with backoff on the same port (a gateway keeps serving while the registry
+restarts, and a registry keeps its state while a gateway restarts). SIGTERM or Ctrl-C stops the
+gateways first (they drain their in-flight requests), then the registry.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Child:
     process: subprocess.Popen[str] | None = None
     address: str = ""
     ready: threading.Event = field(default_factory=threading.Event)
+    restarts: int = 0
+    next_restart: float = 0.0
 
 
 class Supervisor:
@@ -53,17 +57,25 @@ class Supervisor:
             sys.stdout.flush()
         child.ready.set()  # exited: unblock waiters
 
-    def start(self, name: str, args: Sequence[str], timeout: float) -> Child:
-        argv = [sys.executable, "-m", "driftgate", "--home", str(self.home), *args]
-        child = Child(name, argv)
+    def _spawn(self, child: Child) -> None:
+        child.ready.clear()
         child.process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=self.env, bufsize=1
+            child.argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=self.env, bufsize=1
         )
-        threading.Thread(target=self._pump, args=(child,), daemon=True, name=f"pump-{name}").start()
+        threading.Thread(target=self._pump, args=(child,), daemon=True, name=f"pump-{child.name}").start()
+
+    def start(self, name: str, args: Sequence[str], timeout: float) -> Child:
+        """Start a child and wait until it prints its listening line. Once it listens, its
+        ``--port`` is pinned to the port it got, so a restart comes back on the same one."""
+        child = Child(name, [sys.executable, "-m", "driftgate", "--home", str(self.home), *args])
+        self._spawn(child)
         self.children.append(child)
+        assert child.process is not None
         if not child.ready.wait(timeout) or child.process.poll() is not None:
             code = child.process.poll()
             raise RuntimeError(f"{name} did not start (exit code {code}); see its log above")
+        if "--port" in child.argv:
+            child.argv[child.argv.index("--port") + 1] = child.address.rsplit(":", 1)[1]
         return child
 
     def install_signals(self) -> None:
@@ -74,20 +86,25 @@ class Supervisor:
         signal.signal(signal.SIGINT, on_signal)
 
     def wait(self) -> int:
-        """Block until a signal or a child's death; then stop everything. Exit code 0 on a clean stop."""
-        failed = None
+        """Block until SIGTERM/SIGINT, restarting children that die; then stop everything.
+        Exit code 0 when every child stopped cleanly."""
         while not self._stopping.wait(0.2):
+            now = time.monotonic()
             for child in self.children:
-                if child.process is not None and child.process.poll() is not None:
-                    failed = child
-                    break
-            if failed is not None:
-                print(f"driftgate: {failed.name} exited with code {failed.process.returncode}; stopping",
-                      file=sys.stderr, flush=True)
-                break
-        return self.stop(failed)
+                if child.process is None or child.process.poll() is None:
+                    continue
+                if child.next_restart == 0.0:
+                    delay = min(30.0, 0.5 * 2**child.restarts)
+                    child.next_restart = now + delay
+                    print(f"driftgate: {child.name} exited with code {child.process.returncode}; "
+                          f"restarting in {delay:.1f} s", file=sys.stderr, flush=True)
+                elif now >= child.next_restart:
+                    child.restarts += 1
+                    child.next_restart = 0.0
+                    self._spawn(child)
+        return self.stop()
 
-    def stop(self, failed: Child | None = None, timeout: float = 30.0) -> int:
+    def stop(self, timeout: float = 30.0) -> int:
         # Gateways first (they drain), the registry last.
         order = [c for c in self.children if c.name != "registry"] + [c for c in self.children if c.name == "registry"]
         codes = []
@@ -106,6 +123,4 @@ class Supervisor:
                     child.process.kill()
                     child.process.wait()
                 codes.append(child.process.returncode)
-        if failed is not None:
-            return 1
         return 0 if all(c == 0 for c in codes) else 1

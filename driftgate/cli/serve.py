@@ -79,6 +79,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     gs = settings.gateway
     env = {} if not args.no_demo else {"DRIFTGATE_REGISTRY__DEMO": "false"}
+    if args.registry:  # an external registry; otherwise gateways follow <home>/registry.addr
+        env["DRIFTGATE_GATEWAY__REGISTRY"] = args.registry
     sup = Supervisor(args.home, env)
     sup.install_signals()
     try:
@@ -88,18 +90,17 @@ def _serve(args: argparse.Namespace) -> int:
             registry_port = settings.registry.port if args.registry_port is None else args.registry_port
             registry = sup.start("registry", ["registry", "--port", str(registry_port)], timeout=600)
             registry_address = registry.address
-        common = ["--registry", registry_address, "--device", gs.device, "--workers", str(gs.workers),
-                  "--host", gs.host]
+        common = ["--device", gs.device, "--workers", str(gs.workers), "--host", gs.host]
         first = sup.start(
             "gateway-0",
             ["gateway", *common, "--port", str(gs.port), "--metrics-port", str(gs.metrics_port), "--worker-index", "0"],
             timeout=300,
         )
         port = first.address.rsplit(":", 1)[1]
-        for i in range(1, gs.workers):
-            metrics = str(gs.metrics_port) if gs.metrics_port <= 0 else str(gs.metrics_port)
+        for i in range(1, gs.workers):  # worker i serves metrics on metrics_port + i
             sup.start(f"gateway-{i}",
-                      ["gateway", *common, "--port", port, "--metrics-port", metrics, "--worker-index", str(i)],
+                      ["gateway", *common, "--port", port, "--metrics-port", str(gs.metrics_port),
+                       "--worker-index", str(i)],
                       timeout=300)
     except RuntimeError as exc:
         print(f"driftgate serve: {exc}", flush=True)

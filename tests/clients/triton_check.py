@@ -1,0 +1,70 @@
+"""Drive a gateway with tritonclient's gRPC client, unchanged, and print what it saw as JSON.
+
+Runs in its own process: tritonclient's protobuf modules and driftgate's declare the same
+`inference.*` symbols, and one process cannot load both.
+
+    python tests/clients/triton_check.py HOST:PORT
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+
+def main(url: str) -> None:
+    client = grpcclient.InferenceServerClient(url=url)
+    out: dict[str, object] = {
+        "live": client.is_server_live(),
+        "ready": client.is_server_ready(),
+        "model_ready": client.is_model_ready("fraud"),
+    }
+    meta = client.get_server_metadata(as_json=True)
+    out["server"] = {"name": meta["name"], "extensions": meta.get("extensions", [])}
+    mmeta = client.get_model_metadata("fraud", as_json=True)
+    out["inputs"] = [(i["name"], i["datatype"], [int(d) for d in i["shape"]]) for i in mmeta["inputs"]]
+    config = client.get_model_config("fraud", as_json=True)["config"]
+    out["max_batch_size"] = config["max_batch_size"]
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 30)).astype(np.float32)
+    inp = grpcclient.InferInput("transaction", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    result = client.infer("fraud", [inp], outputs=[grpcclient.InferRequestedOutput("probabilities")],
+                          request_id="t1", parameters={"routing_key": "card-1"})
+    proba = result.as_numpy("probabilities")
+    response = result.get_response()
+    out["infer"] = {"shape": list(proba.shape), "version": response.model_version, "id": response.id,
+                    "rows_sum_to_one": bool(np.allclose(proba.sum(axis=1), 1.0, atol=1e-5))}
+
+    try:
+        bad = grpcclient.InferInput("transaction", [1, 29], "FP32")
+        bad.set_data_from_numpy(np.zeros((1, 29), dtype=np.float32))
+        client.infer("fraud", [bad])
+        out["bad_shape"] = "accepted"
+    except InferenceServerException as exc:
+        out["bad_shape"] = exc.status()
+
+    results: queue.Queue[object] = queue.Queue()
+    client.start_stream(callback=lambda result, error: results.put(error or result))
+    for i in range(3):
+        client.async_stream_infer("fraud", [inp], request_id=f"s{i}")
+    stream = [results.get(timeout=10) for _ in range(3)]
+    client.stop_stream()
+    out["stream_ids"] = sorted(r.get_response().id for r in stream if not isinstance(r, Exception))
+
+    stats = client.get_inference_statistics("fraud", as_json=True)
+    out["stats_versions"] = [s["version"] for s in stats["model_stats"]]
+    index = client.get_model_repository_index(as_json=True)
+    out["index"] = [(m["name"], m.get("version", ""), m.get("state", "")) for m in index.get("models", [])]
+    client.close()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
