@@ -75,7 +75,8 @@ def start_served(home: Path, *extra: str, env: dict[str, str] | None = None, tim
     threading.Thread(target=pump, daemon=True).start()
     if not started.wait(timeout) or process.poll() is not None:
         process.kill()
-        raise RuntimeError(f"driftgate serve did not start:\n{''.join(served.lines)}\n{(home / 'serve.log').read_text()}")
+        log_text = (home / 'serve.log').read_text()
+        raise RuntimeError(f"driftgate serve did not start:\n{''.join(served.lines)}\n{log_text}")
     wait_ready(served.gateway, timeout=120)
     return served
 

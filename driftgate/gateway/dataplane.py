@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
 import numpy as np
 
 from driftgate.errors import InvalidRequest, ModelNotFound, ModelNotReady, ScoringError, VersionNotFound

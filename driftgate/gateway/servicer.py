@@ -111,10 +111,7 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     async def ModelStatistics(self, request, context):
         response = pb.ModelStatisticsResponse()
-        if request.name:
-            names = [self._plane.model(request.name).name]
-        else:
-            names = sorted(self._plane.models)
+        names = [self._plane.model(request.name).name] if request.name else sorted(self._plane.models)
         for name in names:
             model = self._plane.models[name]
             versions = sorted(model.ready)
