@@ -1,0 +1,144 @@
+"""The driftgate.v1 Control service: a thin adapter over the registry core.
+
+Each RPC converts its message, calls the core (in a worker thread when it validates models, reads
+or writes the database, or evaluates drift, so the event loop never blocks for long), and converts
+the result back. Errors are mapped to status codes by driftgate.grpc_edge.wrap_servicer, in one
+place; no method catches and aborts itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from driftgate.errors import InvalidRequest
+from driftgate.grpc_edge import wrap_servicer
+from driftgate.proto.v1 import control_pb2 as pb
+from driftgate.proto.v1 import control_pb2_grpc
+from driftgate.registry import convert
+from driftgate.registry.catalogue import Catalogue
+from driftgate.registry.gateways import GatewayTracker
+from driftgate.registry.observe import DEFAULT_LOOKBACK_SECONDS, DriftMonitor
+from driftgate.registry.records import ACTIVE
+from driftgate.registry.watch import ConfigHub
+
+__all__ = ["ARTIFACT_CHUNK_BYTES", "MAX_MESSAGE_BYTES", "ControlService", "grpc_options"]
+
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+ARTIFACT_CHUNK_BYTES = 1024 * 1024
+
+
+def grpc_options() -> list[tuple[str, Any]]:
+    """Channel and server options: models can be large."""
+    return [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ]
+
+
+@wrap_servicer
+class ControlService(control_pb2_grpc.ControlServicer):
+    def __init__(self, catalogue: Catalogue, gateways: GatewayTracker, drift: DriftMonitor, hub: ConfigHub) -> None:
+        self._catalogue = catalogue
+        self._gateways = gateways
+        self._drift = drift
+        self._hub = hub
+
+    # ---- catalogue ----
+
+    async def RegisterVersion(self, request: pb.RegisterVersionRequest, context: Any) -> pb.VersionInfo:
+        record = await asyncio.to_thread(self._catalogue.register_version, convert.register_request(request))
+        return convert.version_pb(record, self._gateways.live())
+
+    async def ListModels(self, request: pb.ListModelsRequest, context: Any) -> pb.ListModelsResponse:
+        models = await asyncio.to_thread(self._catalogue.list_models)
+        live = self._gateways.live()
+        return pb.ListModelsResponse(models=[convert.model_pb(m, live) for m in models])
+
+    async def GetModel(self, request: pb.GetModelRequest, context: Any) -> pb.ModelInfo:
+        model = await asyncio.to_thread(self._catalogue.get_model, request.name)
+        return convert.model_pb(model, self._gateways.live())
+
+    async def RetireVersion(self, request: pb.RetireVersionRequest, context: Any) -> pb.VersionInfo:
+        record = await asyncio.to_thread(
+            self._catalogue.retire_version, request.model, request.version, request.actor, request.reason
+        )
+        return convert.version_pb(record, self._gateways.live())
+
+    async def UpdateModelSettings(self, request: pb.UpdateModelSettingsRequest, context: Any) -> pb.ModelInfo:
+        model = await asyncio.to_thread(
+            self._catalogue.update_settings, request.model, convert.settings_changes(request.settings), request.actor
+        )
+        return convert.model_pb(model, self._gateways.live())
+
+    # ---- traffic ----
+
+    async def SetTraffic(self, request: pb.SetTrafficRequest, context: Any) -> pb.TrafficInfo:
+        weights: dict[int, int] = {}
+        for rw in request.weights:
+            if rw.version in weights:
+                raise InvalidRequest(f"version {rw.version} is listed twice")
+            weights[rw.version] = rw.weight
+        await asyncio.to_thread(
+            self._catalogue.set_traffic,
+            request.model,
+            weights,
+            latest=request.latest,
+            actor=request.actor,
+            reason=request.reason,
+        )
+        return await self._traffic(request.model)
+
+    async def SetShadow(self, request: pb.SetShadowRequest, context: Any) -> pb.TrafficInfo:
+        await asyncio.to_thread(
+            self._catalogue.set_shadow,
+            request.model,
+            request.version,
+            request.rate,
+            actor=request.actor,
+            reason=request.reason,
+        )
+        return await self._traffic(request.model)
+
+    async def GetTraffic(self, request: pb.GetTrafficRequest, context: Any) -> pb.TrafficInfo:
+        return await self._traffic(request.model)
+
+    async def _traffic(self, name: str) -> pb.TrafficInfo:
+        model = await asyncio.to_thread(self._catalogue.get_model, name)
+        active = [v.version for v in model.versions if v.state == ACTIVE]
+        return convert.traffic_pb(model.traffic, active, self._gateways.live())
+
+    # ---- gateways ----
+
+    async def WatchConfig(self, request: pb.WatchConfigRequest, context: Any) -> AsyncIterator[pb.GatewayConfig]:
+        async for config in self._hub.watch():
+            yield config
+
+    async def ReportStatus(self, request: pb.GatewayReport, context: Any) -> pb.ReportAck:
+        status = convert.gateway_status(request)
+        windows = [convert.window_snapshot(w) for w in request.drift]  # all checked before anything is kept
+        self._gateways.record(status)
+        if windows:
+            await asyncio.to_thread(self._drift.ingest, status.gateway_id, windows)
+        return pb.ReportAck(generation=self._hub.generation)
+
+    async def FetchArtifact(self, request: pb.FetchArtifactRequest, context: Any) -> AsyncIterator[pb.ArtifactChunk]:
+        data = await asyncio.to_thread(self._catalogue.artifacts.get, request.sha256)  # verified before sending
+        view = memoryview(data)
+        for start in range(0, max(len(data), 1), ARTIFACT_CHUNK_BYTES):
+            yield pb.ArtifactChunk(data=bytes(view[start : start + ARTIFACT_CHUNK_BYTES]), total_size=len(data))
+
+    async def ListGateways(self, request: pb.ListGatewaysRequest, context: Any) -> pb.ListGatewaysResponse:
+        return pb.ListGatewaysResponse(gateways=[convert.gateway_info_pb(g) for g in self._gateways.all()])
+
+    # ---- observation and audit ----
+
+    async def GetDrift(self, request: pb.GetDriftRequest, context: Any) -> pb.DriftReport:
+        window = request.window_seconds if request.window_seconds > 0 else DEFAULT_LOOKBACK_SECONDS
+        reports = await asyncio.to_thread(self._drift.report, request.model, request.version, window)
+        return convert.drift_report_pb(request.model, window, reports)
+
+    async def ListEvents(self, request: pb.ListEventsRequest, context: Any) -> pb.ListEventsResponse:
+        events = await asyncio.to_thread(self._catalogue.list_events, request.model, request.limit)
+        return pb.ListEventsResponse(events=[convert.event_pb(e) for e in events])

@@ -1,0 +1,191 @@
+"""The registry process's composition root: builds every part from Settings and serves them.
+
+    RegistryServer(settings)
+      Database (SQLite under <home> or settings.registry.database_url)
+      ArtifactStore (<home>/artifacts)
+      GatewayTracker, DriftMonitor(DriftAggregator), Catalogue, ConfigHub
+      grpc.aio server: driftgate.v1.Control, grpc.health.v1, server reflection
+
+Once serving, ``<home>/registry.addr`` holds "host:port" (written atomically) so that the CLI and
+gateways on this host find the registry without being told; ``stop()`` removes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from driftgate.native import DriftAggregator
+from driftgate.proto.v1 import control_pb2, control_pb2_grpc
+from driftgate.registry.artifacts import ArtifactStore
+from driftgate.registry.catalogue import Catalogue
+from driftgate.registry.db import Database
+from driftgate.registry.gateways import GatewayTracker
+from driftgate.registry.grpc_api import ControlService, grpc_options
+from driftgate.registry.observe import DriftMonitor
+from driftgate.registry.records import RegisterRequest, VersionRecord
+from driftgate.registry.watch import ConfigHub
+from driftgate.settings import Settings
+
+__all__ = ["ADDRESS_FILE", "CONTROL_SERVICE", "DEMO_MODEL", "RegistryServer"]
+
+log = logging.getLogger("driftgate.registry")
+
+ADDRESS_FILE = "registry.addr"
+CONTROL_SERVICE = control_pb2.DESCRIPTOR.services_by_name["Control"].full_name
+DEMO_MODEL = "fraud"
+DEMO_ROWS = 50_000
+
+
+def _connectable(host: str) -> str:
+    """The host a local client should dial for a server bound to ``host``."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host in ("::", "[::]"):
+        return "[::1]"
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]"
+    return host
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RegistryServer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        home = settings.home
+        self.db = Database.for_home(home, settings.registry.database_url)
+        self.artifacts = ArtifactStore(home / "artifacts")
+        self.gateways = GatewayTracker(settings.gateway.report_interval_s)
+        self.catalogue = Catalogue(self.db, self.artifacts, settings, self.gateways)
+        self.drift = DriftMonitor(
+            self.catalogue, DriftAggregator(settings.drift.window_seconds, settings.drift.windows)
+        )
+        self.hub = ConfigHub(self.catalogue)
+        self.address_file = home / ADDRESS_FILE
+        self.port = 0
+        self._server: grpc.aio.Server | None = None
+        self._health: Any = None
+        self._address = ""
+
+    @property
+    def address(self) -> str:
+        """ "host:port" a local client dials; empty before start()."""
+        return self._address
+
+    async def start(self) -> int:
+        """Bind and serve; returns the port (the one picked when settings ask for port 0)."""
+        loop = asyncio.get_running_loop()
+        self.catalogue.set_on_change(_threadsafe(loop, self.hub.publish))
+        await self.hub.current()
+
+        server = grpc.aio.server(options=grpc_options())
+        control_pb2_grpc.add_ControlServicer_to_server(
+            ControlService(self.catalogue, self.gateways, self.drift, self.hub), server
+        )
+        self._health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            [CONTROL_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            server,
+        )
+        host = self.settings.registry.host
+        bind_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        try:
+            self.port = server.add_insecure_port(f"{bind_host}:{self.settings.registry.port}")
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {bind_host}:{self.settings.registry.port}: {exc}") from exc
+        await server.start()
+        self._server = server
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._health.set(CONTROL_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        self._address = f"{_connectable(host)}:{self.port}"
+        await asyncio.to_thread(_write_atomically, self.address_file, self._address)
+        log.info("registry listening on %s (database %s)", self._address, self.db.url)
+        return self.port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """End watch streams, let in-flight calls finish for ``grace`` seconds, release everything."""
+        if self._server is None:
+            return
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        self.hub.close()
+        await self._server.stop(grace)
+        self._server = None
+        try:
+            if self.address_file.read_text() == self._address:
+                self.address_file.unlink()
+        except FileNotFoundError:
+            pass
+        self.db.dispose()
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def ensure_demo_model(self) -> VersionRecord | None:
+        """Train and register the demo model "fraud" when the registry is empty and demo is on."""
+        if not self.settings.registry.demo:
+            return None
+        if await asyncio.to_thread(self.catalogue.list_models):
+            return None
+        log.info("no model registered: training the demo model %r on %d transactions", DEMO_MODEL, DEMO_ROWS)
+        request = await asyncio.to_thread(_demo_request)
+        record = await asyncio.to_thread(self.catalogue.register_version, request)
+        log.info("registered %s version %d", record.model, record.version)
+        return record
+
+
+def _demo_request() -> RegisterRequest:
+    import numpy as np
+
+    from driftgate.demo import generate, train_demo_model
+
+    data = generate(DEMO_ROWS, seed=0)
+    trained = train_demo_model(data.X, data.y, seed=0)
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(trained.reference, dtype=np.float32), allow_pickle=False)
+    metrics = {str(k): float(v) for k, v in trained.metrics.items() if isinstance(v, int | float)}
+    return RegisterRequest(
+        model=DEMO_MODEL,
+        onnx=trained.onnx,
+        reference=buf.getvalue(),
+        source="demo",
+        metrics=metrics,
+        description=f"demo {trained.kind} fraud model trained on {DEMO_ROWS} synthetic transactions",
+        actor="driftgate",
+        feature_names=tuple(trained.feature_names),
+    )
+
+
+def _threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[[int], None]) -> Callable[[int], None]:
+    def call(generation: int) -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is watching any more
+            loop.call_soon_threadsafe(fn, generation)
+
+    return call
