@@ -117,7 +117,8 @@ class ControlService(control_pb2_grpc.ControlServicer):
 
     async def ReportStatus(self, request: pb.GatewayReport, context: Any) -> pb.ReportAck:
         status = convert.gateway_status(request)
-        windows = [convert.window_snapshot(w) for w in request.drift]  # all checked before anything is kept
+        windows = [convert.window_snapshot(w) for w in request.drift]
+        self._drift.check(windows)  # every window is checked before anything of the report is kept
         self._gateways.record(status)
         if windows:
             await asyncio.to_thread(self._drift.ingest, status.gateway_id, windows)

@@ -12,13 +12,14 @@ queries arrive on worker threads.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from driftgate.errors import Conflict, NotFound
+from driftgate.errors import Conflict, InvalidRequest, NotFound
 from driftgate.native import AlertChange, AlertRule, ColumnDrift, DriftAggregator, ReferenceProfile, WindowSnapshot
 from driftgate.registry.catalogue import Catalogue
 
@@ -79,6 +80,16 @@ class DriftMonitor:
             min_window_rows=s.min_window_rows,
             alert_windows=s.alert_windows,
         )
+
+    def check(self, windows: Iterable[tuple[str, int, WindowSnapshot]]) -> None:
+        """InvalidRequest unless every window has the registry's window length (checked before any is kept)."""
+        expected = self._aggregator.window_seconds
+        for model, version, snap in windows:
+            if not math.isclose(snap.window_seconds, expected, rel_tol=1e-9):
+                raise InvalidRequest(
+                    f"drift window of {model} version {version} is {snap.window_seconds:g} s long; this registry "
+                    f"sums {expected:g} s windows (Settings.drift.window_seconds must match)"
+                )
 
     def ingest(self, gateway_id: str, windows: Iterable[tuple[str, int, WindowSnapshot]]) -> list[AlertChange]:
         """Add one gateway's windows; evaluate the touched versions' alerts and record changes."""
