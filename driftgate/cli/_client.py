@@ -1,0 +1,159 @@
+"""What the operator subcommands share: finding the registry, calling it, and printing.
+
+The registry address is ``--registry HOST:PORT``, else ``<home>/registry.addr`` (written by a
+running ``driftgate registry``). Every command body runs under :func:`command`, which turns a
+failure into one line on stderr and exit code 1: the gRPC status details for a refused call (the
+registry's messages are written for people), a plain sentence for a registry that cannot be found.
+Output: ``rich`` tables for people, ``--json`` (the message, field names as in the .proto, 64-bit
+integers as numbers) for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import getpass
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "CliError",
+    "actor",
+    "command",
+    "connect",
+    "console",
+    "message_to_dict",
+    "parse_duration",
+    "print_json",
+    "resolve_address",
+]
+
+CONNECT_TIMEOUT_S = 3.0
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+class CliError(Exception):
+    """A problem to report in one line (exit code 1)."""
+
+
+def resolve_address(args: argparse.Namespace) -> str:
+    explicit = getattr(args, "registry", "") or ""
+    if explicit:
+        return explicit
+    path = args.home / "registry.addr"
+    try:
+        address = path.read_text().strip()
+    except FileNotFoundError:
+        address = ""
+    if not address:
+        raise CliError(
+            f"no registry: pass --registry HOST:PORT, or start one with `driftgate registry` ({path} does not exist)"
+        )
+    return address
+
+
+@contextmanager
+def connect(args: argparse.Namespace) -> Iterator[Any]:
+    """A ControlStub on a channel to the registry, which must answer within CONNECT_TIMEOUT_S."""
+    import grpc
+
+    from driftgate.proto.v1 import control_pb2_grpc
+    from driftgate.registry.grpc_api import grpc_options
+
+    address = resolve_address(args)
+    channel = grpc.insecure_channel(address, options=grpc_options())
+    try:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT_S)
+        except grpc.FutureTimeoutError:
+            raise CliError(f"registry at {address} is not reachable (is `driftgate registry` running?)") from None
+        yield control_pb2_grpc.ControlStub(channel)
+    finally:
+        channel.close()
+
+
+def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Run a subcommand body; its errors become one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def run(args: argparse.Namespace) -> int:
+        import grpc
+
+        try:
+            return fn(args)
+        except CliError as exc:
+            message = str(exc)
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            details = exc.details() if hasattr(exc, "details") else str(exc)
+            if code == grpc.StatusCode.UNAVAILABLE:
+                message = f"registry unavailable: {details}"
+            elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                message = "the registry did not answer in time"
+            else:
+                message = details or (code.name if code else "the call failed")
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        return 1
+
+    return run
+
+
+def actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (containers without passwd entries)
+        return "unknown"
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "30s", "5m", "1h", "7d" (or plain seconds)."""
+    m = _DURATION.match(text)
+    if m is None or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 5m, 1h or 7d")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _value(field: Any, value: Any) -> Any:
+    if field.message_type is not None:
+        return message_to_dict(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def message_to_dict(msg: Any) -> dict[str, Any]:
+    """Every field of a message (defaults included), named as in the .proto; int64 stay numbers."""
+    out: dict[str, Any] = {}
+    for field in msg.DESCRIPTOR.fields:
+        value = getattr(msg, field.name)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            out[field.name] = {k: _value(value_field, v) for k, v in sorted(value.items())}
+        elif field.is_repeated:
+            out[field.name] = [_value(field, v) for v in value]
+        elif field.message_type is not None and not msg.HasField(field.name):
+            out[field.name] = None
+        else:
+            out[field.name] = _value(field, value)
+    return out
+
+
+def print_json(data: Any) -> None:
+    if hasattr(data, "DESCRIPTOR"):
+        data = message_to_dict(data)
+    print(json.dumps(data, indent=2, sort_keys=False, allow_nan=False), flush=True)
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)

@@ -1,0 +1,70 @@
+"""``driftgate drift``: live drift against the reference profile, per version, summed over gateways."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _fmt(x: float) -> str:
+    return "-" if x != x else f"{x:.3f}"  # NaN: no data
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from driftgate.cli._client import connect, console, print_json
+    from driftgate.proto.v1 import control_pb2 as pb
+
+    with connect(args) as stub:
+        report = stub.GetDrift(
+            pb.GetDriftRequest(model=args.name, version=args.version, window_seconds=args.window), timeout=30
+        )
+    if args.json:
+        print_json(report)
+        return 0
+    out = console()
+    if not report.versions:
+        out.print(f"{report.model}: no drift data in the last {report.window_seconds:g} s")
+        return 0
+    for v in report.versions:
+        table = Table(
+            title=f"{report.model} version {v.version}: {v.rows} rows in the last {report.window_seconds:g} s"
+        )
+        for col in ("column", "psi", "js", "ks", "mean shift", "nan rate", "out of range", "rows", "status"):
+            table.add_column(col, justify="left" if col in ("column", "status") else "right")
+        columns = [*v.features, v.score] if v.HasField("score") else list(v.features)
+        for c in columns:
+            status = c.status + (" ALERT" if c.alert else "")
+            table.add_row(
+                c.name,
+                _fmt(c.psi),
+                _fmt(c.js),
+                _fmt(c.ks),
+                _fmt(c.mean_shift),
+                _fmt(c.nan_rate),
+                _fmt(c.out_of_range_rate),
+                str(c.rows),
+                status,
+            )
+        out.print(table)
+    return 0
+
+
+def register(sub: Any) -> None:
+    from driftgate.cli._client import command, parse_duration
+
+    p = sub.add_parser("drift", help="drift of a model's inputs and score against its reference profile")
+    p.add_argument("name")
+    p.add_argument("--version", type=int, default=0, help="one version (default: every version with data)")
+    p.add_argument(
+        "--window",
+        type=parse_duration,
+        default=300.0,
+        metavar="DURATION",
+        help="how far back: 30s, 5m, 1h, 7d (default 5m)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=command(_drift))

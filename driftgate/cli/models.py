@@ -1,0 +1,200 @@
+"""``driftgate models``: register, list, show and retire model versions."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+REGISTER_TIMEOUT_S = 600.0  # validation and profiling of a large model take a while
+CALL_TIMEOUT_S = 30.0
+
+
+def _read(path: Path, what: str) -> bytes:
+    from driftgate.cli._client import CliError
+
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def _metrics(items: list[str]) -> dict[str, float]:
+    from driftgate.cli._client import CliError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or not key:
+                raise ValueError
+            out[key] = float(value)
+        except ValueError:
+            raise CliError(f"metric {item!r} must be NAME=NUMBER") from None
+    return out
+
+
+def _register(args: argparse.Namespace) -> int:
+    from driftgate.cli._client import CliError, actor, connect, print_json
+    from driftgate.proto.v1 import control_pb2 as pb
+
+    if args.score_column is not None and not args.score_output:
+        raise CliError("--score-column needs --score-output")
+    request = pb.RegisterVersionRequest(
+        model=args.name,
+        onnx=_read(args.path, "model"),
+        reference_npy=_read(args.reference, "reference data") if args.reference else b"",
+        source=args.source,
+        metrics=_metrics(args.metric),
+        description=args.description,
+        parent=args.parent,
+        actor=actor(),
+        feature_names=[n.strip() for n in args.feature_names.split(",")] if args.feature_names else [],
+        max_batch_size=args.max_batch_size,
+        score_output=args.score_output,
+        score_column=args.score_column if args.score_column is not None else 0,
+    )
+    with connect(args) as stub:
+        info = stub.RegisterVersion(request, timeout=REGISTER_TIMEOUT_S)
+    if args.json:
+        print_json(info)
+    else:
+        print(info.version, flush=True)
+    return 0
+
+
+def _active(model: Any) -> list[Any]:
+    return [v for v in model.versions if v.state == "active"]
+
+
+def _split(traffic: Any) -> str:
+    if traffic.mode == "weights":
+        total = sum(w.weight for w in traffic.weights) or 1
+        text = " ".join(f"v{w.version}={w.weight / total:.0%}" for w in traffic.weights)
+    else:
+        text = "latest"
+    if traffic.shadows:
+        text += " shadow " + " ".join(f"v{s.version}@{s.rate:.0%}" for s in traffic.shadows)
+    return text
+
+
+def _list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from driftgate.cli._client import connect, console, print_json
+    from driftgate.proto.v1 import control_pb2 as pb
+
+    with connect(args) as stub:
+        reply = stub.ListModels(pb.ListModelsRequest(), timeout=CALL_TIMEOUT_S)
+    if args.json:
+        print_json(reply)
+        return 0
+    table = Table(title="models")
+    for col in ("model", "versions", "active", "newest", "traffic"):
+        table.add_column(col)
+    for m in reply.models:
+        active = _active(m)
+        table.add_row(
+            m.name,
+            str(len(m.versions)),
+            ",".join(str(v.version) for v in active) or "-",
+            str(active[-1].version) if active else "-",
+            _split(m.traffic),
+        )
+    console().print(table)
+    return 0
+
+
+def _gateways(version: Any) -> str:
+    return " ".join(f"{g.gateway_id}:{g.state}" for g in version.gateways) or "-"
+
+
+def _show(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from driftgate.cli._client import connect, console, print_json
+    from driftgate.proto.v1 import control_pb2 as pb
+
+    with connect(args) as stub:
+        model = stub.GetModel(pb.GetModelRequest(name=args.name), timeout=CALL_TIMEOUT_S)
+    if args.json:
+        print_json(model)
+        return 0
+    table = Table(title=f"{model.name}: traffic {_split(model.traffic)}")
+    for col in ("version", "state", "sha256", "created", "source", "metrics", "gateways"):
+        table.add_column(col)
+    for v in model.versions:
+        metrics = " ".join(f"{k}={val:.4g}" for k, val in sorted(v.metrics.items()))
+        table.add_row(
+            str(v.version),
+            v.state,
+            v.artifact_sha256[:12],
+            v.created_at[:19].replace("T", " "),
+            v.source or "-",
+            metrics or "-",
+            _gateways(v),
+        )
+    out = console()
+    out.print(table)
+    s = model.settings
+    out.print(
+        f"settings: max_batch_size={s.max_batch_size} psi_moderate={s.psi_moderate:g} psi_major={s.psi_major:g} "
+        f"min_window_rows={s.min_window_rows} alert_windows={s.alert_windows}"
+    )
+    return 0
+
+
+def _retire(args: argparse.Namespace) -> int:
+    from driftgate.cli._client import actor, connect, print_json
+    from driftgate.proto.v1 import control_pb2 as pb
+
+    with connect(args) as stub:
+        info = stub.RetireVersion(
+            pb.RetireVersionRequest(model=args.name, version=args.version, actor=actor(), reason=args.reason),
+            timeout=CALL_TIMEOUT_S,
+        )
+    if args.json:
+        print_json(info)
+    else:
+        print(f"{info.model} version {info.version} is {info.state}", flush=True)
+    return 0
+
+
+def register(sub: Any) -> None:
+    from driftgate.cli._client import command
+
+    p = sub.add_parser("models", help="register, list, show and retire model versions")
+    msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+
+    r = msub.add_parser("register", help="validate an ONNX model and register it as the next version")
+    r.add_argument("name", help="model name")
+    r.add_argument("path", type=Path, help="the .onnx file")
+    r.add_argument("--reference", type=Path, help=".npy reference inputs [rows, features] for the drift profile")
+    r.add_argument("--source", default="", help="where the model comes from (free text)")
+    r.add_argument("--description", default="")
+    r.add_argument("--metric", action="append", default=[], metavar="NAME=VALUE", help="repeatable")
+    r.add_argument("--parent", type=int, default=0, help="version this one was derived from")
+    r.add_argument("--feature-names", default="", metavar="A,B,...")
+    r.add_argument("--max-batch-size", type=int, default=0, help="for a new model (default: the gateway's)")
+    r.add_argument("--score-output", default="", help="output the score is read from (default: see docs)")
+    r.add_argument("--score-column", type=int, default=None, help="its column (with --score-output)")
+    r.add_argument("--json", action="store_true", help="print the VersionInfo as JSON")
+    r.set_defaults(func=command(_register))
+
+    ls = msub.add_parser("list", help="every model, its versions and traffic")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=command(_list))
+
+    sh = msub.add_parser("show", help="a model's versions and what each gateway has loaded")
+    sh.add_argument("name")
+    sh.add_argument("--json", action="store_true")
+    sh.set_defaults(func=command(_show))
+
+    rt = msub.add_parser("retire", help="retire a version: it leaves traffic and the gateways")
+    rt.add_argument("name")
+    rt.add_argument("version", type=int)
+    rt.add_argument("--reason", default="")
+    rt.add_argument("--json", action="store_true")
+    rt.set_defaults(func=command(_retire))
