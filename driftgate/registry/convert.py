@@ -218,15 +218,16 @@ def gateway_status(r: pb.GatewayReport) -> GatewayStatus:
         started_at=r.started_at,
         applied_generation=r.applied_generation,
         versions=tuple(LoadedVersion(v.model, v.version, v.state, v.reason, v.load_seconds) for v in r.versions),
-        stats=tuple(
-            VersionStatsRecord(
-                **{f: (tuple(getattr(s, f)) if f == "latency_buckets" else getattr(s, f)) for f in _STATS_FIELDS}
-            )
-            for s in r.stats
-        ),
+        stats=tuple(_stats_record(s) for s in r.stats),
         last_seen=0.0,
         reported_at=utc_iso(),
     )
+
+
+def _stats_record(s: pb.VersionStats) -> VersionStatsRecord:
+    values: dict[str, Any] = {f: getattr(s, f) for f in _STATS_FIELDS}
+    values["latency_buckets"] = tuple(s.latency_buckets)
+    return VersionStatsRecord(**values)
 
 
 def gateway_info_pb(g: GatewayStatus) -> pb.GatewayInfo:
