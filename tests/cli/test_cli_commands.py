@@ -143,6 +143,39 @@ def test_drift_command(registry: ThreadedRegistry, files: Files, capsys: pytest.
     code, _, err = run(capsys, home, "drift", "nope")
     assert code == 1 and "not registered" in err
 
+    # a gateway reports one window: 40 rows, every column in its first inner bin
+    import time
+
+    import grpc
+    import numpy as np
+
+    from driftgate.proto.v1 import control_pb2 as pb
+    from driftgate.proto.v1 import control_pb2_grpc
+
+    counts = np.zeros((5, 11), np.int64)
+    counts[:, 2] = 40
+    window = pb.DriftWindow(
+        model="fraud",
+        version=1,
+        window_id=int(time.time() // 10),
+        window_seconds=10.0,
+        rows=40,
+        columns=5,
+        bins=11,
+        counts=counts.ravel().tolist(),
+        sums=[0.0] * 5,
+        sumsq=[0.0] * 5,
+    )
+    with grpc.insecure_channel(registry.server.address) as channel:
+        control_pb2_grpc.ControlStub(channel).ReportStatus(pb.GatewayReport(gateway_id="gw", drift=[window]))
+    code, out, _ = run(capsys, home, "drift", "fraud", "--window", "1h")
+    assert code == 0 and "fraud version 1: 40 rows in the last 3600 s" in out
+    assert all(name in out for name in ("f0", "f3", "score", "psi", "out of range"))
+    code, out, _ = run(capsys, home, "drift", "fraud", "--version", "1", "--json")
+    (version,) = json.loads(out)["versions"]
+    assert version["rows"] == 40 and [c["name"] for c in version["features"]] == ["f0", "f1", "f2", "f3"]
+    assert version["score"]["psi"] > 0
+
 
 def test_parse_duration() -> None:
     assert [parse_duration(x) for x in ("30s", "5m", "1h", "7d", "90")] == [30, 300, 3600, 7 * 86400, 90]
