@@ -49,12 +49,12 @@ class Supervisor:
     def _pump(self, child: Child) -> None:
         assert child.process is not None and child.process.stdout is not None
         for line in child.process.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
             match = _LISTEN.search(line)
             if match and not child.ready.is_set():
                 child.address = match.group(2)
                 child.ready.set()
-            sys.stdout.write(line)
-            sys.stdout.flush()
         child.ready.set()  # exited: unblock waiters
 
     def _spawn(self, child: Child) -> None:

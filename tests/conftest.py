@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Served:
     home: Path
     process: subprocess.Popen[str]
+    log: object = None
     gateway: str = ""
     registry: str = ""
     metrics: str = ""
@@ -55,7 +56,7 @@ def start_served(home: Path, *extra: str, env: dict[str, str] | None = None, tim
             "--port", "0", "--metrics-port", "0", "--registry-port", "0", "--host", "127.0.0.1", *extra]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
                                env={**os.environ, **(env or {})}, cwd=ROOT)
-    served = Served(home, process)
+    served = Served(home, process, log)
     started = threading.Event()
 
     def pump() -> None:
@@ -103,6 +104,10 @@ def stop_served(served: Served, timeout: float = 60) -> int:
         served.process.kill()
         served.process.wait()
         return -9
+    finally:
+        if served.process.stdout is not None:
+            served.process.stdout.close()
+        served.log.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,7 @@ def _run(coro: Any) -> int:
         import uvloop
     except ImportError:  # not on Windows
         return asyncio.run(coro)
-    return asyncio.run(coro, loop_factory=uvloop.new_event_loop)
+    return uvloop.run(coro)
 
 
 def _serve(args: argparse.Namespace) -> int:
