@@ -72,12 +72,43 @@ def timed(call: Callable[[], None], reps: int, runs: int) -> tuple[float, float]
     return statistics.median(walls), statistics.median(cpus)
 
 
+def breakdown(sketch: DriftSketch, rng: np.random.Generator, f: int, runs: int) -> None:
+    """Where batch 1's time goes: an empty kernel of the same signatures (numba's dispatch and
+    unboxing; with numba's runtime, as numba compiles by default, and without it, as driftgate's
+    kernels are), the kernel called directly, and through DriftSketch.observe."""
+    import numba
+
+    from driftgate.native.kernels import _observe_signatures, observe_kernel
+
+    def nothing(state: np.ndarray, X: np.ndarray, scores: np.ndarray, now: float) -> None:
+        return None
+
+    with_nrt = numba.njit(_observe_signatures(), nogil=True)(nothing)
+    empty = numba.njit(_observe_signatures(), nogil=True, _nrt=False)(nothing)
+    kernel = observe_kernel.compiled()
+    state = sketch._state
+    X = rng.normal(size=(1, f)).astype(np.float32)
+    s = rng.random(1).astype(np.float32)
+    frozen = np.frombuffer(X.tobytes(), dtype=np.float32).reshape(1, f)
+    for label, xs in (("writable", X), ("read-only", frozen)):
+        nrt = timed(lambda xs=xs: with_nrt(state, xs, s, 1e6), 200_000, runs)[1]
+        floor = timed(lambda xs=xs: empty(state, xs, s, 1e6), 200_000, runs)[1]
+        direct = timed(lambda xs=xs: kernel(state, xs, s, 1e6), 200_000, runs)[1]
+        method = timed(lambda xs=xs: sketch.observe(xs, s, 1e6), 200_000, runs)[1]
+        print(
+            f"batch 1, {label} X, cpu ns: empty kernel {nrt * 1e9:.0f} (numba runtime on), "
+            f"{floor * 1e9:.0f} (off); kernel {direct * 1e9:.0f}; "
+            f"DriftSketch.observe {method * 1e9:.0f}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", type=int, default=30)
     ap.add_argument("--bins", type=int, default=16)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--windows", type=int, default=60)
+    ap.add_argument("--breakdown", action="store_true", help="also time numba's call floor at batch 1")
     args = ap.parse_args()
 
     rng = np.random.default_rng(0)
@@ -103,6 +134,8 @@ def main() -> None:
             f"{n:>5}  {fast[0] * 1e9 / n:>14.0f} / {fast[1] * 1e9 / n:>12.0f}"
             f"  {slow[0] * 1e9 / n:>12.0f} / {slow[1] * 1e9 / n:>12.0f}  {slow[1] / fast[1]:>7.0f}x"
         )
+    if args.breakdown:
+        breakdown(sketch, rng, f, args.runs)
     for windows in (args.windows,):
         mem = DriftSketch(profile, windows=windows, window_seconds=10.0).memory_bytes
         print(

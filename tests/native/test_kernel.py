@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -63,8 +66,8 @@ def test_values_on_edges_follow_the_documented_rule() -> None:
 def test_kernel_matches_reference_on_adversarial_data(rng: np.random.Generator, xdt: type, sdt: type) -> None:
     profile = make_profile(EDGES)
     data = adversarial(rng, 300)
-    X = np.ascontiguousarray(data[:, :-1], dtype=xdt)
-    s = np.ascontiguousarray(data[:, -1], dtype=sdt)
+    X: np.ndarray = np.ascontiguousarray(data[:, :-1], dtype=xdt)
+    s: np.ndarray = np.ascontiguousarray(data[:, -1], dtype=sdt)
     counts, sums, sumsq = ref_window(profile, X, s)
     (snap,) = sketch_one(profile, X, s).windows_since(0)
     assert snap.rows == 300
@@ -109,7 +112,8 @@ def test_read_only_strided_and_other_dtypes(rng: np.random.Generator) -> None:
     assert not frozen.flags.writeable and not s.flags.c_contiguous
     expected = ref_window(profile, X, s)[0]
     half = np.clip(X, -1e4, 1e4).astype(np.float16)
-    for xs, ss in [(frozen, s), (X, s.copy()), (frozen, s.reshape(-1, 1)), (half, s)]:
+    cases: list[tuple[np.ndarray, np.ndarray]] = [(frozen, s), (X, s.copy()), (frozen, s.reshape(-1, 1)), (half, s)]
+    for xs, ss in cases:
         (snap,) = sketch_one(profile, xs, ss).windows_since(0)
         if xs.dtype == np.float16:  # through the converting path
             expected16 = ref_window(profile, xs.astype(np.float64), s)[0]
@@ -144,3 +148,20 @@ def test_warm_up_compiles_every_signature() -> None:
     from driftgate.native.kernels import observe_kernel
 
     assert len(observe_kernel.compiled().overloads) >= 4
+
+
+def test_cache_switch_reads_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from driftgate.native._jit import cache_enabled
+
+    monkeypatch.delenv("DRIFTGATE_DRIFT__NUMBA_CACHE", raising=False)
+    assert cache_enabled()
+    for off in ("0", "false", "OFF"):
+        monkeypatch.setenv("DRIFTGATE_DRIFT__NUMBA_CACHE", off)
+        assert not cache_enabled()
+    monkeypatch.setenv("DRIFTGATE_DRIFT__NUMBA_CACHE", "1")
+    assert cache_enabled()
+
+
+def test_importing_the_package_does_not_import_numba() -> None:
+    code = "import sys, driftgate.native; assert 'numba' not in sys.modules, 'numba imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -20,7 +20,7 @@ def test_window_id_and_windows_since_order(rng: np.random.Generator) -> None:
     profile = make_profile(EDGES)
     sk = DriftSketch(profile, windows=5, window_seconds=2.0)
     assert sk.window_id(10.0) == 5 and sk.window_id(11.999) == 5 and sk.window_id(12.0) == 6
-    expected = {}
+    expected: dict[int, np.ndarray] = {}
     for now, n in [(12.5, 3), (10.1, 4), (14.0, 5), (11.9, 2)]:  # out of order, within the ring
         X, s = batch(rng, n)
         sk.observe(X, s, now)
