@@ -146,11 +146,22 @@ class GatewayServer:
             return False
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop accepting, let in-flight requests finish (up to ``grace``), then shut down."""
+        """Stop accepting, let in-flight requests finish (up to ``grace``), then shut down.
+
+        New requests are refused with UNAVAILABLE (retryable: the request was never scored) and
+        health turns NOT_SERVING, so balancers and retrying clients move away; once no request
+        is in flight the gRPC server closes. Closing it earlier would cancel calls that gRPC has
+        received but not yet handed to a handler (grpc/grpc#41785: they end CANCELLED)."""
         grace = self.settings.gateway.shutdown_grace_s if grace is None else grace
+        self.servicer.accepting = False
         await self.health.enter_graceful_shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.servicer.in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(min(0.05, grace))  # let responses already written leave the socket
         if self._server is not None:
-            await self._server.stop(grace)
+            await self._server.stop(max(0.0, deadline - loop.time()))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -52,6 +52,7 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         self._metrics = metrics
         self._ready = ready
         self.accepting = True
+        self.in_flight = 0
 
     # -- health and metadata -------------------------------------------------------------------
 
@@ -169,12 +170,14 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     async def ModelInfer(self, request, context):
         self._metrics.in_flight.inc()
+        self.in_flight += 1
         try:
             return await self._infer(request, context.invocation_metadata())
         except DriftgateError as exc:
             self._metrics.rejected.labels(status_for(exc)[0].name).inc()
             raise
         finally:
+            self.in_flight -= 1
             self._metrics.in_flight.dec()
 
     async def ModelStreamInfer(
@@ -185,6 +188,7 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         metadata = context.invocation_metadata()
         async for request in request_iterator:
             self._metrics.in_flight.inc()
+            self.in_flight += 1
             started = time.perf_counter()
             try:
                 response = await self._infer(request, metadata)
@@ -200,6 +204,5 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                     infer_response=pb.ModelInferResponse(model_name=request.model_name, id=request.id),
                 )
             finally:
+                self.in_flight -= 1
                 self._metrics.in_flight.dec()
-
-

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 class Load:
     """Closed-loop load from many concurrent clients on a background event loop."""
 
-    def __init__(self, address: str, concurrency: int = 16) -> None:
+    def __init__(self, address: str, concurrency: int = 16, leave_on_unavailable: bool = False) -> None:
+        self.leave_on_unavailable = leave_on_unavailable
         self.address = address
         self.concurrency = concurrency
         self.codes: collections.Counter[str] = collections.Counter()
@@ -50,6 +51,8 @@ class Load:
             except grpc.aio.AioRpcError as exc:
                 self.codes[exc.code().name] += 1
                 self.details.append(exc.details() or "")
+                if self.leave_on_unavailable and exc.code() == grpc.StatusCode.UNAVAILABLE:
+                    return  # a balanced client moves to another instance
 
     async def _run(self) -> None:
         from driftgate.demo import generate
@@ -153,3 +156,18 @@ def test_gateway_serves_without_registry_and_restarts_from_saved_config(tmp_path
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_sigterm_finishes_in_flight_requests_and_exits_zero(tmp_path):
+    served = start_served(tmp_path / "home")
+    with Load(served.gateway, concurrency=32, leave_on_unavailable=True) as load:
+        load.wait_for(lambda: load.codes["OK"] > 300, 60, "steady traffic")
+        served.process.send_signal(signal.SIGTERM)
+        code = served.process.wait(60)
+        time.sleep(0.5)
+    stop_served(served)
+    assert code == 0
+    # requests in flight at the signal finish; later ones are refused as UNAVAILABLE (retryable,
+    # never scored), and no call is cancelled or fails
+    assert set(load.codes) <= {"OK", "UNAVAILABLE"}, (load.codes, load.details[:5])
+    assert load.codes["OK"] > 300
