@@ -3,7 +3,8 @@
 Gateways report windows cumulatively: a report of (gateway, model, version, window_id) REPLACES
 that gateway's earlier copy, so a re-sent report never double counts; different gateways ADD.
 Windows older than ``retention_windows`` before the newest window seen (or before ``now`` when a
-reader passes it) are dropped.
+reader passes it) are dropped; so a gateway whose clock runs far ahead moves that cutoff for all
+(keep gateway clocks in sync, as the window ids assume anyway).
 
 Alerts, per (model, version, column), evaluated over COMPLETED windows (ids below ``now``'s):
 
