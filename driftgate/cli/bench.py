@@ -102,7 +102,7 @@ def register(subparsers: Any) -> None:
     s.add_argument("--serve-home", help="use this driftgate home instead of a temporary one")
     s.add_argument("--rounds", type=int, default=2, help="A/B alternations per comparison")
     s.add_argument("--out", default="bench/results", help="folder for the JSON and PNG results")
-    s.set_defaults(func=_scenario)
+    s.set_defaults(func=_scenario, target=None)
 
     f = sub.add_parser("floors", help="onnxruntime session.run in-process at batch 1 and 64")
     f.add_argument("--onnx", help="model (default: trained on the demo data)")
