@@ -81,6 +81,6 @@ class Settings(BaseSettings):
     home: Path = Path(".driftgate")
     """State directory: database, artifacts, the gateway's last applied config."""
     log_level: str = "INFO"
-    gateway: GatewaySettings = GatewaySettings()
-    registry: RegistrySettings = RegistrySettings()
-    drift: DriftSettings = DriftSettings()
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)

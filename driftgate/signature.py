@@ -131,8 +131,8 @@ def signature_from_onnx(session: object) -> Signature:
     Raises ModelLoadError for a model a V2 client cannot call: a non-numeric input, or an
     input or output without a batch dimension.
     """
-    inputs = []
-    outputs = []
+    inputs: list[TensorSpec] = []
+    outputs: list[TensorSpec] = []
     for kind, args, out in (("input", session.get_inputs(), inputs), ("output", session.get_outputs(), outputs)):  # type: ignore[attr-defined]
         for arg in args:
             datatype = ONNX_TYPE_TO_DATATYPE.get(arg.type)

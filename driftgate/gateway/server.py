@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -73,7 +74,7 @@ class GatewayServer:
         self.health = health_aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._metrics_http = None
+        self._metrics_http: Any = None
         self.port = 0
         self.metrics_port = 0
 

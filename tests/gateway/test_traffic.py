@@ -147,7 +147,7 @@ def test_shadow_mirrors_without_touching_responses(two_versions):
 
 
 def test_statistics_per_version(two_versions):
-    served, stub = two_versions
+    _, stub = two_versions
     stub.ModelInfer(request(X, version="2"))
     stats = {s.version: s for s in stub.ModelStatistics(pb.ModelStatisticsRequest(name="fraud")).model_stats}
     assert set(stats) == {"1", "2"}
