@@ -184,6 +184,14 @@ class RegistryLink:
                 shadow_requests=c.shadow_requests, shadow_dropped=c.shadow_dropped,
                 shadow_agree=c.shadow_agree, shadow_abs_diff_sum=c.shadow_abs_diff_sum,
             )
+        for name, served in sorted(self._plane.models.items()):
+            routes = report.routes.add(model=name)
+            table = served.routes
+            if table is not None:
+                for version, weight in zip(table.versions, table.weights, strict=True):
+                    routes.weights.add(version=version, weight=weight)
+                for version, rate in table.shadows:
+                    routes.shadows.add(version=version, rate=rate)
         report.drift.extend(self._drift_windows())
         return report
 

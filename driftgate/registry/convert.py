@@ -14,7 +14,6 @@ from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.registry.gateways import applied_traffic
 from driftgate.registry.observe import VersionDriftReport
 from driftgate.registry.records import (
-    ACTIVE,
     DesiredConfig,
     EventRecord,
     GatewayStatus,
@@ -123,9 +122,7 @@ def version_pb(v: VersionRecord, gateways: Iterable[GatewayStatus] = ()) -> pb.V
     return msg
 
 
-def traffic_pb(
-    tr: TrafficRecord, active_versions: Iterable[int] = (), gateways: Iterable[GatewayStatus] = ()
-) -> pb.TrafficInfo:
+def traffic_pb(tr: TrafficRecord, gateways: Iterable[GatewayStatus] = ()) -> pb.TrafficInfo:
     msg = pb.TrafficInfo(
         model=tr.model,
         mode=tr.mode,
@@ -133,7 +130,7 @@ def traffic_pb(
         shadows=[pb.ShadowTarget(version=v, rate=r) for v, r in tr.shadows],
     )
     for gw in gateways:
-        weights, shadows = applied_traffic(tr.mode, tr.weights, tr.shadows, list(active_versions), tr.model, gw)
+        weights, shadows = applied_traffic(tr.model, gw)
         msg.applied.add(
             gateway_id=gw.gateway_id,
             generation=gw.applied_generation,
@@ -144,12 +141,11 @@ def traffic_pb(
 
 
 def model_pb(m: ModelRecord, gateways: Iterable[GatewayStatus] = ()) -> pb.ModelInfo:
-    active = [v.version for v in m.versions if v.state == ACTIVE]
     gateways = list(gateways)
     return pb.ModelInfo(
         name=m.name,
         versions=[version_pb(v, gateways) for v in m.versions],
-        traffic=traffic_pb(m.traffic, active, gateways),
+        traffic=traffic_pb(m.traffic, gateways),
         settings=settings_pb(m.settings),
     )
 
@@ -221,6 +217,10 @@ def gateway_status(r: pb.GatewayReport) -> GatewayStatus:
         stats=tuple(_stats_record(s) for s in r.stats),
         last_seen=0.0,
         reported_at=utc_iso(),
+        routes=tuple(
+            (m.model, tuple((w.version, w.weight) for w in m.weights), tuple((x.version, x.rate) for x in m.shadows))
+            for m in r.routes
+        ),
     )
 
 

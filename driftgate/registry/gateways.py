@@ -65,22 +65,11 @@ class GatewayTracker:
 
 
 def applied_traffic(
-    mode: str,
-    weights: tuple[tuple[int, int], ...],
-    shadows: tuple[tuple[int, float], ...],
-    active_versions: list[int],
-    model: str,
-    gateway: GatewayStatus,
+    model: str, gateway: GatewayStatus
 ) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, float], ...]]:
-    """What ``gateway`` routes now for ``model``: the desired split restricted to the versions it
-    reports READY (gateways never route to a version that is not), and in "latest" mode the newest
-    active READY version at weight 100. Derived from the current desired state; a gateway whose
-    applied generation is behind may still route by an older split until it catches up.
-    """
-    ready = {v.version for v in gateway.versions if v.model == model and v.state == "READY"}
-    if mode == "weights":
-        routed = tuple((v, w) for v, w in weights if v in ready)
-    else:
-        newest = max((v for v in active_versions if v in ready), default=None)
-        routed = () if newest is None else ((newest, 100),)
-    return routed, tuple((v, r) for v, r in shadows if v in ready)
+    """What ``gateway`` routes now for ``model``, as it reported it in its last report (only
+    versions READY there; empty when the model has no READY version there)."""
+    for name, weights, shadows in gateway.routes:
+        if name == model:
+            return weights, shadows
+    return (), ()

@@ -20,7 +20,6 @@ from driftgate.registry import convert
 from driftgate.registry.catalogue import Catalogue
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.observe import DEFAULT_LOOKBACK_SECONDS, DriftMonitor
-from driftgate.registry.records import ACTIVE
 from driftgate.registry.watch import ConfigHub
 
 __all__ = ["ARTIFACT_CHUNK_BYTES", "MAX_MESSAGE_BYTES", "ControlService", "grpc_options"]
@@ -106,8 +105,7 @@ class ControlService(control_pb2_grpc.ControlServicer):
 
     async def _traffic(self, name: str) -> pb.TrafficInfo:
         model = await asyncio.to_thread(self._catalogue.get_model, name)
-        active = [v.version for v in model.versions if v.state == ACTIVE]
-        return convert.traffic_pb(model.traffic, active, self._gateways.live())
+        return convert.traffic_pb(model.traffic, self._gateways.live())
 
     # ---- gateways ----
 

@@ -151,6 +151,8 @@ class GatewayStatus:
     stats: tuple[VersionStatsRecord, ...]
     last_seen: float  # the tracker's clock (monotonic)
     reported_at: str  # RFC 3339, UTC
+    # model -> (weights, shadows) as the gateway routes it now
+    routes: tuple[tuple[str, tuple[tuple[int, int], ...], tuple[tuple[int, float], ...]], ...] = ()
 
     def state_of(self, model: str, version: int) -> LoadedVersion | None:
         for v in self.versions:

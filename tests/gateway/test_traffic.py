@@ -143,6 +143,15 @@ def test_shadow_mirrors_without_touching_responses(two_versions):
         assert time.monotonic() < deadline, scored
         time.sleep(0.1)
     assert scored - before < 400  # a sample, not every request
+    # the registry shows what the gateway says it routes (from its next report)
+    deadline = time.monotonic() + 10
+    while True:
+        applied = json.loads(served.cli("traffic", "show", "fraud", "--json").stdout)["applied"]
+        if applied and [s["version"] for s in applied[0]["shadows"]] == [2]:
+            break
+        assert time.monotonic() < deadline, applied
+        time.sleep(0.3)
+    assert [(w["version"], w["weight"]) for w in applied[0]["weights"]] == [(1, 100)]
     change(served, "traffic", "shadow", "fraud", "2", "--rate", "0")
 
 

@@ -388,8 +388,18 @@ class DriftWindow(_message.Message):
     sumsq: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., window_id: _Optional[int] = ..., window_seconds: _Optional[float] = ..., rows: _Optional[int] = ..., columns: _Optional[int] = ..., bins: _Optional[int] = ..., counts: _Optional[_Iterable[int]] = ..., sums: _Optional[_Iterable[float]] = ..., sumsq: _Optional[_Iterable[float]] = ...) -> None: ...
 
+class ModelRoutes(_message.Message):
+    __slots__ = ("model", "weights", "shadows")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    SHADOWS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    weights: _containers.RepeatedCompositeFieldContainer[RouteWeight]
+    shadows: _containers.RepeatedCompositeFieldContainer[ShadowTarget]
+    def __init__(self, model: _Optional[str] = ..., weights: _Optional[_Iterable[_Union[RouteWeight, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowTarget, _Mapping]]] = ...) -> None: ...
+
 class GatewayReport(_message.Message):
-    __slots__ = ("gateway_id", "applied_generation", "versions", "stats", "drift", "address", "started_at", "host", "pid")
+    __slots__ = ("gateway_id", "applied_generation", "versions", "stats", "drift", "address", "started_at", "host", "pid", "routes")
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     APPLIED_GENERATION_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -399,6 +409,7 @@ class GatewayReport(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
     gateway_id: str
     applied_generation: int
     versions: _containers.RepeatedCompositeFieldContainer[LoadedVersionState]
@@ -408,7 +419,8 @@ class GatewayReport(_message.Message):
     started_at: str
     host: str
     pid: int
-    def __init__(self, gateway_id: _Optional[str] = ..., applied_generation: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ..., drift: _Optional[_Iterable[_Union[DriftWindow, _Mapping]]] = ..., address: _Optional[str] = ..., started_at: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
+    routes: _containers.RepeatedCompositeFieldContainer[ModelRoutes]
+    def __init__(self, gateway_id: _Optional[str] = ..., applied_generation: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ..., drift: _Optional[_Iterable[_Union[DriftWindow, _Mapping]]] = ..., address: _Optional[str] = ..., started_at: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[ModelRoutes, _Mapping]]] = ...) -> None: ...
 
 class ReportAck(_message.Message):
     __slots__ = ("generation",)
