@@ -125,10 +125,18 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                     name=name, version=str(v), last_inference=c.last_inference_ms,
                     inference_count=c.rows, execution_count=c.requests - c.failures,
                 )
+                # Triton's clients (perf_analyzer) require success, queue and the three compute
+                # phases to carry the same count. driftgate times the request as a whole and the
+                # session run; decoding, routing and encoding are reported as compute_input, and
+                # nothing queues (requests score inline or in the executor at once).
+                ok = c.requests - c.failures
                 st = s.inference_stats
-                st.success.count, st.success.ns = c.requests - c.failures, c.success_ns
+                st.success.count, st.success.ns = ok, c.success_ns
                 st.fail.count, st.fail.ns = c.failures, c.fail_ns
-                st.compute_infer.count, st.compute_infer.ns = c.requests - c.failures, c.compute_ns
+                st.queue.count, st.queue.ns = ok, 0
+                st.compute_input.count, st.compute_input.ns = ok, max(0, c.success_ns - c.compute_ns)
+                st.compute_infer.count, st.compute_infer.ns = ok, c.compute_ns
+                st.compute_output.count, st.compute_output.ns = ok, 0
         return response
 
     async def RepositoryIndex(self, request, context):
@@ -162,8 +170,11 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         key = routing_key(request)
         if key is None and metadata:
             key = _metadata_key(metadata)
-        lv, outputs = await plane.infer(model, request.model_version, key, feeds, rows)
-        response = pb.ModelInferResponse(model_name=model.name, model_version=str(lv.version), id=request.id)
+        request_id = request.id
+        if not request_id and plane.requestlog is not None:
+            request_id = plane.requestlog.next_id()  # returned, so the client can label it later
+        lv, outputs = await plane.infer(model, request.model_version, key, feeds, rows, request_id)
+        response = pb.ModelInferResponse(model_name=model.name, model_version=str(lv.version), id=request_id)
         names = lv.output_names
         encode_outputs(response, specs, [outputs[names.index(s.name)] for s in specs])
         return response
