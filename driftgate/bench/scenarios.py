@@ -52,12 +52,17 @@ class Measurement:
         r = self.report
         return {
             "label": self.label,
+            "load": _load_name(r.settings),
             "concurrency": r.settings.get("concurrency"),
+            "rate": r.settings.get("rate"),
             "throughput_rps": r.throughput_rps,
             "p50_us": r.latency_us.get("p50"),
             "p99_us": r.latency_us.get("p99"),
             "p99.9_us": r.latency_us.get("p99.9"),
+            "service_p99_us": r.service_us.get("p99"),
+            "schedule_lag_p99_us": r.schedule_lag_us.get("p99"),
             "errors": r.errors,
+            "error_examples": r.error_examples,
             "versions": r.versions,
             "client_cpu_us_per_request": r.client_cpu_us_per_request,
             "server_cpu_us_per_request": self.server_cpu_us_per_request,
@@ -114,13 +119,13 @@ class Context:
         return done.stdout.strip()
 
     # ---- load ----------------------------------------------------------------------------
-    def measure(
-        self, label: str, target: str, concurrency: int, server: ServerProcess | None = None, **overrides: Any
-    ) -> Measurement:
+    def measure(self, label: str, target: str, server: ServerProcess | None = None, **load: Any) -> Measurement:
+        """One run; ``load`` overrides the command line's settings (concurrency, rate, duration_s...)."""
         from driftgate.bench.runner import run
         from driftgate.cli.bench import config_from_args
 
-        config = config_from_args(self.args, target=target, concurrency=concurrency, **overrides)
+        load.setdefault("concurrency", 16)
+        config = config_from_args(self.args, target=target, **load)
         cpu0 = server.cpu_s() if server else 0.0
         t0 = time.perf_counter()
         report = run(config, label=label)
@@ -134,7 +139,7 @@ class Context:
         m = Measurement(label, report, per_req)
         self.measurements.append(m)
         self.console.print(
-            f"  {label:<24} c={concurrency:<3} {report.throughput_rps:>9,.1f} req/s"
+            f"  {label:<24} {_load_name(config):<7} {report.throughput_rps:>9,.1f} req/s"
             f"  p50 {_ms(report.latency_us.get('p50'))}"
             f"  p99 {_ms(report.latency_us.get('p99'))} ms  errors {report.error_count}  versions {report.versions}"
         )
@@ -142,6 +147,17 @@ class Context:
 
     def concurrency(self, default: list[int]) -> list[int]:
         return list(self.args.concurrency or default)
+
+    def loads(self, default: list[int]) -> list[dict[str, Any]]:
+        """Sweep points: open-loop rates when --rate is given, else closed-loop concurrencies."""
+        if self.args.rate:
+            return [{"rate": r} for r in self.args.rate]
+        return [{"concurrency": c} for c in self.concurrency(default)]
+
+
+def _load_name(config: Any) -> str:
+    get = config.get if isinstance(config, dict) else lambda k: getattr(config, k)
+    return f"{get('rate'):g}/s" if get("rate") else f"c{get('concurrency')}"
 
 
 def _ms(us: float | None) -> str:
@@ -185,7 +201,7 @@ def _ab(
 
 def _steady(ctx: Context) -> dict[str, Any]:
     target, _, server = ctx.target()
-    m = ctx.measure("steady", target, ctx.concurrency([16])[0], server)
+    m = ctx.measure("steady", target, server, **ctx.loads([16])[0])
     render(m.report, ctx.console)
     return {}
 
@@ -194,14 +210,14 @@ def _sweep(ctx: Context) -> dict[str, Any]:
     from driftgate.bench.plot import plot_sweep
 
     target, _, server = ctx.target()
-    reports = [ctx.measure("target", target, c, server).report for c in ctx.concurrency([1, 4, 16, 64])]
+    reports = [ctx.measure("target", target, server, **load).report for load in ctx.loads([1, 4, 16, 64])]
     png = ctx.notes["png"] = str(plot_sweep({target: reports}, ctx.args.png_path, title=f"sweep {target}"))
     ctx.console.print(f"plot: {png}")
     return {}
 
 
 def _compare(ctx: Context) -> dict[str, Any]:
-    """bare, bare+score and the target at each concurrency, interleaved round by round."""
+    """bare, bare+score and the target at each load point, interleaved round by round."""
     from driftgate.bench.plot import plot_sweep
 
     onnx = Path(ctx.args.onnx) if ctx.args.onnx else ctx.onnx("gbt")[0]
@@ -211,18 +227,18 @@ def _compare(ctx: Context) -> dict[str, Any]:
     systems = [("bare", bare.address, bare), ("bare+score", scored.address, scored), ("target", target, server)]
     table: list[dict[str, Any]] = []
     series: dict[str, list[Report]] = {name: [] for name, _, _ in systems}
-    for c in ctx.concurrency([1, 16, 64]):
+    for load in ctx.loads([1, 16, 64]):
         runs: dict[str, list[Measurement]] = {name: [] for name, _, _ in systems}
         for _ in range(max(1, ctx.args.rounds)):
             for name, address, proc in systems:
-                runs[name].append(ctx.measure(name, address, c, proc))
+                runs[name].append(ctx.measure(name, address, proc, **load))
         for name, ms in runs.items():
             series[name].append(max(ms, key=lambda m: m.report.throughput_rps).report)
             rps = [m.report.throughput_rps for m in ms]
             table.append(
                 {
                     "system": name,
-                    "concurrency": c,
+                    "load": _load_name(runs[name][0].report.settings),
                     "throughput_rps": [min(rps), max(rps)],
                     "p50_us": sorted(m.report.latency_us.get("p50", 0) for m in ms),
                     "p99_us": sorted(m.report.latency_us.get("p99", 0) for m in ms),
@@ -235,11 +251,11 @@ def _compare(ctx: Context) -> dict[str, Any]:
     from rich.table import Table
 
     t = Table(title="bare vs bare+score vs target (ranges over rounds)")
-    for col in ("system", "conc", "req/s", "p50 ms", "p99 ms", "errors", "vs bare", "server CPU us/req"):
+    for col in ("system", "load", "req/s", "p50 ms", "p99 ms", "errors", "vs bare", "server CPU us/req"):
         t.add_column(col, justify="left" if col == "system" else "right")
     for row in table:
         t.add_row(
-            row["system"], str(row["concurrency"]),
+            row["system"], row["load"],
             "-".join(f"{v:,.0f}" for v in row["throughput_rps"]),
             "-".join(_ms(v) for v in row["p50_us"]), "-".join(_ms(v) for v in row["p99_us"]),
             str(row["errors"]), f"{row['throughput_vs_bare']:.2f}",
@@ -257,7 +273,7 @@ def _new_version(ctx: Context, home: Path | None, seed: int = 1) -> int:
 
 
 def _current_version(ctx: Context, target: str) -> str:
-    probe = ctx.measure("probe", target, 1, None, duration_s=0.5, warmup_s=0.2)
+    probe = ctx.measure("probe", target, None, concurrency=1, duration_s=0.5, warmup_s=0.2)
     if not probe.report.versions:
         raise ScenarioError(f"no successful request to {target}: {probe.report.errors}")
     return max(probe.report.versions.items(), key=lambda kv: kv[1])[0]
@@ -267,10 +283,10 @@ def _swap(ctx: Context) -> dict[str, Any]:
     target, home, server = ctx.target()
     if home is None:
         raise ScenarioError("swap registers and retires versions: start it without --target, or pass --serve-home")
-    conc = ctx.concurrency([16])[0]
+    load = ctx.loads([16])[0]
     old = _current_version(ctx, target)
     model, reference = ctx.onnx("gbt", seed=1)
-    steady = ctx.measure("steady", target, conc, server)
+    steady = ctx.measure("steady", target, server, **load)
     events: dict[str, Any] = {"old_version": old}
     window = ctx.args.duration
     warmup = ctx.args.warmup
@@ -292,7 +308,7 @@ def _swap(ctx: Context) -> dict[str, Any]:
 
     worker = threading.Thread(target=operate, daemon=True)
     worker.start()
-    swap = ctx.measure("during swap", target, conc, server)
+    swap = ctx.measure("during swap", target, server, **load)
     worker.join(timeout=300)
     render(swap.report, ctx.console)
     result: dict[str, Any] = {
@@ -318,7 +334,7 @@ def _swap(ctx: Context) -> dict[str, Any]:
 
 def _canary(ctx: Context) -> dict[str, Any]:
     target, home, server = ctx.target()
-    conc = ctx.concurrency([16])[0]
+    load = ctx.loads([16])[0]
     old = _current_version(ctx, target)
     new = _new_version(ctx, home)
     model = ctx.args.model
@@ -326,12 +342,12 @@ def _canary(ctx: Context) -> dict[str, Any]:
     def single() -> Measurement:
         ctx.cli(home, "traffic", "set", model, f"{old}=100")
         time.sleep(2)  # the gateway applies a config within its report interval
-        return ctx.measure("single", target, conc, server)
+        return ctx.measure("single", target, server, **load)
 
     def canary() -> Measurement:
         ctx.cli(home, "traffic", "set", model, f"{old}=95", f"{new}=5")
         time.sleep(2)
-        return ctx.measure("canary 95/5", target, conc, server)
+        return ctx.measure("canary 95/5", target, server, **load)
 
     try:
         summary = _ab(ctx, "single", "canary 95/5", single, canary)
@@ -351,19 +367,19 @@ def _canary(ctx: Context) -> dict[str, Any]:
 def _drift(ctx: Context) -> dict[str, Any]:
     if ctx.args.target:
         raise ScenarioError("drift on vs off starts its own two gateways; run it without --target")
-    conc = ctx.concurrency([16])[0]
+    load = ctx.loads([16])[0]
     on = ctx.serve(ctx.tmp / "drift-on", {"DRIFTGATE_DRIFT__ENABLED": "true"}, name="drift-on")
     off = ctx.serve(ctx.tmp / "drift-off", {"DRIFTGATE_DRIFT__ENABLED": "false"}, name="drift-off")
     return _ab(
         ctx, "drift off", "drift on",
-        lambda: ctx.measure("drift off", off.address, conc, off),
-        lambda: ctx.measure("drift on", on.address, conc, on),
+        lambda: ctx.measure("drift off", off.address, off, **load),
+        lambda: ctx.measure("drift on", on.address, on, **load),
     )  # fmt: skip
 
 
 def _shadow(ctx: Context) -> dict[str, Any]:
     target, home, server = ctx.target()
-    conc = ctx.concurrency([16])[0]
+    load = ctx.loads([16])[0]
     old = _current_version(ctx, target)
     new = _new_version(ctx, home)
     model = ctx.args.model
@@ -373,7 +389,7 @@ def _shadow(ctx: Context) -> dict[str, Any]:
         def run() -> Measurement:
             ctx.cli(home, "traffic", "shadow", model, str(new), "--rate", f"{rate:g}")
             time.sleep(2)
-            return ctx.measure(label, target, conc, server)
+            return ctx.measure(label, target, server, **load)
 
         return run
 
