@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DriftSettings", "GatewaySettings", "RegistrySettings", "Settings"]
+__all__ = ["DriftSettings", "GatewaySettings", "RegistrySettings", "RolloutSettings", "Settings"]
 
 
 class DriftSettings(BaseModel):
@@ -75,6 +75,43 @@ class RegistrySettings(BaseModel):
     """Train and register the demo model 'fraud' when no model is registered."""
 
 
+class RolloutSettings(BaseModel):
+    """The closed loop: retrain, evaluate, canary, promote or roll back (driftgate/registry/rollout.py)."""
+
+    steps: tuple[int, ...] = (5, 25, 50, 100)
+    """Canary weights (percent of traffic) in order; the last one should be 100."""
+    step_hold_s: float = Field(30.0, ge=0)
+    """Least time each canary step is held before its gates are judged."""
+    step_min_requests: int = Field(200, ge=1)
+    """Least requests the canary must serve in a step before its gates are judged."""
+    step_timeout_s: float = Field(600.0, gt=0)
+    """A step that has not gathered enough requests in this time is rolled back ("no traffic")."""
+    ready_timeout_s: float = Field(120.0, gt=0)
+    """How long the challenger may take to be READY on every live gateway before it is rolled back."""
+    max_error_rate_increase: float = Field(0.01, ge=0)
+    """Gate: the canary's error rate may exceed the champion's by at most this much."""
+    max_p99_ratio: float = Field(3.0, gt=0)
+    """Gate: canary p99 latency / champion p99 latency (latency buckets; floor latency_floor_us)."""
+    latency_floor_us: int = Field(1000, ge=1)
+    """p99 below this counts as this, so that microsecond noise does not fail the latency gate."""
+    max_score_psi: float = Field(0.25, gt=0)
+    """Gate: PSI between the canary's and the champion's live score distributions."""
+    min_accuracy_delta: float = -0.05
+    """Gate (when labelled accuracy is available): canary AUC minus champion AUC must be at least this."""
+    eval_margin: float = Field(0.01, ge=0)
+    """A challenger whose holdout AUC is below the champion's by more than this is rejected."""
+    keep_old_s: float = Field(60.0, ge=0)
+    """After a promotion the old champion stays loaded this long (instant rollback), then is retired."""
+    trainer_timeout_s: float = Field(600.0, gt=0)
+    """A trainer still running after this is killed and the retrain recorded as failed."""
+    tick_s: float = Field(0.5, gt=0)
+    """How often the registry's rollout controller looks at its rollouts and triggers."""
+    retrain_cooldown_s: float = Field(300.0, ge=0)
+    """Least time between two automatic (drift, accuracy) retrains of one model."""
+    rows: int = Field(50_000, ge=100)
+    """Rows the built-in demo data source generates per retrain."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFTGATE_", env_nested_delimiter="__", extra="ignore")
 
@@ -84,3 +121,4 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)

@@ -37,7 +37,9 @@ from driftgate.registry.db import Database, bump_generation, current_generation
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.records import (
     ACTIVE,
+    REJECTED,
     RETIRED,
+    ROLLED_BACK,
     DesiredConfig,
     EventRecord,
     ModelRecord,
@@ -205,8 +207,13 @@ class Catalogue:
 
     # ---- writing ----
 
-    def register_version(self, req: RegisterRequest) -> VersionRecord:
-        """Validate everything, store the artifact, then insert the version in one transaction."""
+    def register_version(self, req: RegisterRequest, *, state: str = ACTIVE, reason: str = "") -> VersionRecord:
+        """Validate everything, store the artifact, then insert the version in one transaction.
+
+        ``state`` REJECTED records a challenger that failed its evaluation: kept in the history with
+        ``reason``, never served (gateways only see active versions)."""
+        if state not in (ACTIVE, REJECTED):
+            raise InvalidRequest(f"a version is registered active or rejected, not {state!r}")
         _check_name(req.model)
         for key, value in req.metrics.items():
             if not key or not math.isfinite(value):
@@ -271,7 +278,7 @@ class Catalogue:
                 insert(t.versions).values(
                     model=req.model,
                     version=number,
-                    state=ACTIVE,
+                    state=state,
                     artifact_sha256=sha,
                     artifact_size=len(req.onnx),
                     signature=_dumps(signature_to_dict(validated.signature)),
@@ -291,8 +298,12 @@ class Catalogue:
                 req.model,
                 number,
                 req.actor,
-                f"registered {req.model} version {number}" + (f" from {req.source}" if req.source else ""),
+                f"registered {req.model} version {number}"
+                + (f" from {req.source}" if req.source else "")
+                + (f" as {state}: {reason}" if state != ACTIVE else ""),
                 {
+                    "state": state,
+                    "reason": reason,
                     "sha256": sha,
                     "size": len(req.onnx),
                     "source": req.source,
@@ -338,6 +349,29 @@ class Catalogue:
                     "old_traffic": _traffic_details(traffic),
                     "new_traffic": _traffic_details(self._traffic(conn, row)),
                 },
+            )
+            generation = bump_generation(conn)
+            record = self._version(conn, model, version)
+        self._on_change(generation)
+        return record
+
+    def roll_back_version(self, model: str, version: int, actor: str, reason: str) -> VersionRecord:
+        """active -> rolled_back: the version leaves the split and the shadows (gateways drain and release
+        it) and keeps ``reason``. Refused while it carries all of a weighted split's traffic."""
+        with self._write_lock, self._db.begin() as conn:
+            row = self._model_row(conn, model)
+            current = self._version(conn, model, version)
+            if current.state != ACTIVE:
+                raise Conflict(f"{model} version {version} is already {current.state}")
+            traffic = self._traffic(conn, row)
+            if traffic.mode == "weights" and all(v == version for v, w in traffic.weights if w > 0):
+                raise Conflict(f"{model} version {version} carries all of the model's traffic; move traffic first")
+            conn.execute(delete(t.traffic_weights).where(_key(t.traffic_weights, model, version)))
+            conn.execute(delete(t.shadows).where(_key(t.shadows, model, version)))
+            conn.execute(update(t.versions).where(_key(t.versions, model, version)).values(state=ROLLED_BACK))
+            self._event(
+                conn, "version_rolled_back", model, version, actor,
+                f"rolled back {model} version {version}: {reason}", {"reason": reason},
             )
             generation = bump_generation(conn)
             record = self._version(conn, model, version)

@@ -14,6 +14,9 @@ from driftgate.signature import Signature
 
 __all__ = [
     "ACTIVE",
+    "REJECTED",
+    "RETIRED",
+    "ROLLED_BACK",
     "DesiredConfig",
     "EventRecord",
     "GatewayStatus",
@@ -28,6 +31,8 @@ __all__ = [
 
 ACTIVE = "active"
 RETIRED = "retired"
+ROLLED_BACK = "rolled_back"
+REJECTED = "rejected"
 VERSION_STATES = ("active", "retired", "rolled_back", "rejected")
 
 

@@ -28,14 +28,20 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from driftgate.native import DriftAggregator
+from driftgate.proto.v1 import rollout_pb2_grpc
 from driftgate.proto.v1 import control_pb2, control_pb2_grpc
 from driftgate.registry.artifacts import ArtifactStore
 from driftgate.registry.catalogue import Catalogue
+from driftgate.registry.controller import LoopController
 from driftgate.registry.db import Database
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.grpc_api import ControlService, grpc_options
 from driftgate.registry.observe import DriftMonitor
 from driftgate.registry.records import RegisterRequest, VersionRecord
+from driftgate.registry.retrain import Retrainer
+from driftgate.registry.rollout import RolloutManager
+from driftgate.registry.rollout_api import RolloutService
+from driftgate.registry.rollout_db import RolloutStore
 from driftgate.registry.watch import ConfigHub
 from driftgate.settings import Settings
 
@@ -82,10 +88,18 @@ class RegistryServer:
         self.artifacts = ArtifactStore(home / "artifacts")
         self.gateways = GatewayTracker(settings.gateway.report_interval_s)
         self.catalogue = Catalogue(self.db, self.artifacts, settings, self.gateways)
-        self.drift = DriftMonitor(
-            self.catalogue, DriftAggregator(settings.drift.window_seconds, settings.drift.windows)
-        )
+        self.aggregator = DriftAggregator(settings.drift.window_seconds, settings.drift.windows)
+        self.drift = DriftMonitor(self.catalogue, self.aggregator)
         self.hub = ConfigHub(self.catalogue)
+        # the closed loop: retrain, evaluate, canary, promote or roll back (registry/controller.py)
+        self.rollout_store = RolloutStore(self.db)
+        self.controller = LoopController(
+            self.catalogue,
+            self.rollout_store,
+            Retrainer(self.catalogue, self.rollout_store, settings),
+            RolloutManager(self.catalogue, self.rollout_store, self.gateways, settings, self.aggregator),
+            settings,
+        )
         self.address_file = home / ADDRESS_FILE
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -109,6 +123,7 @@ class RegistryServer:
         )
         self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        rollout_pb2_grpc.add_RolloutsServicer_to_server(RolloutService(self.controller), server)
         reflection.enable_server_reflection(
             [CONTROL_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             server,
@@ -121,6 +136,7 @@ class RegistryServer:
             raise OSError(f"cannot listen on {bind_host}:{self.settings.registry.port}: {exc}") from exc
         await server.start()
         self._server = server
+        await self.controller.start()
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._health.set(CONTROL_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         self._address = f"{_connectable(host)}:{self.port}"
@@ -134,6 +150,7 @@ class RegistryServer:
             return
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
+        await self.controller.stop()
         self.hub.close()
         await self._server.stop(grace)
         self._server = None
