@@ -194,5 +194,15 @@ def files_source(options: Mapping[str, str], seed: int) -> LabelledData:
 def demo_trainer(X: np.ndarray, y: np.ndarray, options: Mapping[str, str], seed: int) -> TrainResult:
     from driftgate.demo import train_demo_model
 
-    trained = train_demo_model(X, y, seed=seed, kind=options.get("kind", "gbt"))
-    return TrainResult(trained.onnx, trained.reference, dict(trained.metrics), {"kind": trained.kind, **trained.params})
+    # train_demo_model refuses an export that disagrees with scikit-learn by more than 1e-4; on shifted data a
+    # float32 split threshold can land next to a value and trip that check for one seed. Another seed fits a
+    # model just as good, so try a few before giving up (the seed used is in params).
+    for attempt in range(4):
+        try:
+            trained = train_demo_model(X, y, seed=seed + attempt, kind=options.get("kind", "gbt"))
+            break
+        except RuntimeError as exc:
+            if "disagrees" not in str(exc) or attempt == 3:
+                raise
+    params = {"kind": trained.kind, **trained.params}
+    return TrainResult(trained.onnx, trained.reference, dict(trained.metrics), params)

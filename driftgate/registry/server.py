@@ -28,8 +28,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from driftgate.native import DriftAggregator
-from driftgate.proto.v1 import rollout_pb2_grpc
-from driftgate.proto.v1 import control_pb2, control_pb2_grpc
+from driftgate.proto.v1 import control_pb2, control_pb2_grpc, rollout_pb2_grpc
 from driftgate.registry.artifacts import ArtifactStore
 from driftgate.registry.catalogue import Catalogue
 from driftgate.registry.controller import LoopController

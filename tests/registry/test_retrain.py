@@ -75,7 +75,7 @@ def test_plugin_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.slow
 def test_accept_registers_pinned_then_reject_worse(loop) -> None:  # type: ignore[no-untyped-def]
-    catalogue, store, retrainer, registered = loop
+    catalogue, _, retrainer, registered = loop
     run = _retrain(retrainer, RetrainSpec(data_options={"drift": "amount_shift"}, trainer_options={"kind": "logreg"}))
     assert run.state == "registered", run.reason
     v2 = catalogue.get_version("fraud", run.version)
@@ -102,7 +102,7 @@ def test_accept_registers_pinned_then_reject_worse(loop) -> None:  # type: ignor
     ],
 )
 def test_trainer_faults_end_recorded(loop, trainer: str, why: str) -> None:  # type: ignore[no-untyped-def]
-    catalogue, store, retrainer, registered = loop
+    catalogue, _, retrainer, _ = loop
     if "hanging" in trainer:
         retrainer._settings.rollout = RolloutSettings(rows=ROWS, trainer_timeout_s=3)
     run = _retrain(retrainer, RetrainSpec(trainer=trainer))
@@ -114,7 +114,7 @@ def test_trainer_faults_end_recorded(loop, trainer: str, why: str) -> None:  # t
 
 
 def test_one_retrain_per_model(loop) -> None:  # type: ignore[no-untyped-def]
-    catalogue, store, retrainer, registered = loop
+    _, _, retrainer, _ = loop
     spec = RetrainSpec(data_source="rollout_plugins:not_data_source")
     run = retrainer.begin("fraud", spec, trigger="manual", actor="t", reason="")
     with pytest.raises(Conflict, match="already running"):
