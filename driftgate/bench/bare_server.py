@@ -187,11 +187,17 @@ class BareServicer(pb_grpc.GRPCInferenceServiceServicer):
 
 
 async def start_server(
-    model: BareModel, host: str = "127.0.0.1", port: int = 0, names: Sequence[str] = (), delay_s: float = 0.0
+    model: BareModel,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    names: Sequence[str] = (),
+    delay_s: float = 0.0,
+    reuseport: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
-    """Start a bare server on the running loop; returns it and the port it bound."""
+    """Start a bare server on the running loop; returns it and the port it bound. With
+    ``reuseport`` several processes can share one port (SO_REUSEPORT), as gateway workers do."""
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.so_reuseport", 0)],
+        options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.so_reuseport", int(reuseport))],
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(BareServicer(model, names, delay_s), server)
     bound = server.add_insecure_port(f"{host}:{port}")
@@ -211,6 +217,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch-size", type=int, default=256)
     p.add_argument("--models", default="", help="comma-separated names to accept (default: any)")
     p.add_argument("--delay-ms", type=float, default=0.0, help="sleep this long in each ModelInfer")
+    p.add_argument("--reuseport", action="store_true", help="share the port with other processes (SO_REUSEPORT)")
     return p
 
 
@@ -224,7 +231,7 @@ async def _serve(args: argparse.Namespace) -> None:
     else:
         model = BareModel.echo(args.features, max_batch_size=args.max_batch_size)
     names = [n for n in args.models.split(",") if n]
-    server, port = await start_server(model, args.host, args.port, names, args.delay_ms / 1000)
+    server, port = await start_server(model, args.host, args.port, names, args.delay_ms / 1000, args.reuseport)
     print(f"listening on {args.host}:{port}", flush=True)
     await server.wait_for_termination()
 

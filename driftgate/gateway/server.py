@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ from driftgate.gateway.artifacts import ArtifactCache
 from driftgate.gateway.dataplane import DataPlane
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.reconcile import Reconciler
+from driftgate.gateway.requestlog import RequestLog, id_prefix
 from driftgate.gateway.servicer import InferenceServicer
 from driftgate.gateway.sync import MAX_MESSAGE, RegistryLink
 from driftgate.proto.inference import grpc_service_pb2, grpc_service_pb2_grpc
@@ -52,6 +54,9 @@ class GatewayServer:
             inline_max_rows=gs.inline_max_rows,
             shadow_queue=gs.shadow_queue,
             drift_enabled=settings.drift.enabled,
+            requestlog=RequestLog(settings.accuracy.buffer_rows, id_prefix(self.gateway_id))
+            if settings.accuracy.enabled
+            else None,
         )
         self.reconciler = Reconciler(
             self.plane,
@@ -131,6 +136,12 @@ class GatewayServer:
     async def _mark_serving(self, warm: asyncio.Task[None]) -> None:
         await warm
         await self.reconciler.applied.wait()
+        if self.settings.gateway.gc_freeze:
+            # Start-up leaves ~130k long-lived objects (numba, onnxruntime, grpc, protobuf); every
+            # full collection would rescan them. Collect once, then freeze them out of the GC's
+            # view, before the health check lets traffic in (bench/README.md has the numbers).
+            gc.collect()
+            gc.freeze()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
         log.info("gateway ready: %s", ", ".join(sorted(self.plane.models)) or "no models")
