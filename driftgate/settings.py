@@ -97,8 +97,9 @@ class RolloutSettings(BaseModel):
     """Gate: canary p99 latency / champion p99 latency (latency buckets; floor latency_floor_us)."""
     latency_floor_us: int = Field(1000, ge=1)
     """p99 below this counts as this, so that microsecond noise does not fail the latency gate."""
-    max_score_psi: float = Field(0.25, gt=0)
-    """Gate: PSI between the canary's and the champion's live score distributions."""
+    max_score_psi: float = Field(0.5, gt=0)
+    """Gate: PSI between the canary's and the champion's live score distributions (measured on the demo: a
+    good retrain on shifted data 0.15-0.25 against the old champion, a model fitted on shuffled labels 3-4)."""
     min_accuracy_delta: float = -0.05
     """Gate (when labelled accuracy is available): canary AUC minus champion AUC must be at least this."""
     eval_margin: float = Field(0.01, ge=0)

@@ -192,9 +192,8 @@ def _demo(args: argparse.Namespace) -> int:
                 if line != last:
                     say(line)
                     last = line
-                value = predicate(status)
-                if value:
-                    return value
+                if predicate(status):
+                    return status
                 time.sleep(0.5)
             raise CliError(f"timed out waiting for {what}")
 
