@@ -25,6 +25,8 @@ SUBCOMMAND_MODULES = (
     "driftgate.cli.drift",
     "driftgate.cli.events",
     "driftgate.cli.bench",
+    "driftgate.cli.feedback",
+    "driftgate.cli.accuracy",
     "driftgate.cli.rollout",
     "driftgate.cli.demo_cmd",
 )

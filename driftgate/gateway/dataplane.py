@@ -19,6 +19,7 @@ import numpy as np
 
 from driftgate.errors import InvalidRequest, ModelNotFound, ModelNotReady, ScoringError, VersionNotFound
 from driftgate.gateway.metrics import GatewayMetrics
+from driftgate.gateway.requestlog import RequestLog
 from driftgate.gateway.routing import RouteTable
 from driftgate.gateway.versions import LoadedVersion
 from driftgate.signature import Signature
@@ -60,8 +61,10 @@ class DataPlane:
         shadow_queue: int,
         drift_enabled: bool,
         rng: random.Random | None = None,
+        requestlog: RequestLog | None = None,
     ) -> None:
         self.metrics = metrics
+        self.requestlog = requestlog  # scored ids for the join with delayed labels; None: off
         self.models: Mapping[str, ServedModel] = {}
         self._inline_max_rows = inline_max_rows
         self._drift = drift_enabled
@@ -125,7 +128,13 @@ class DataPlane:
         return scores
 
     async def infer(
-        self, model: ServedModel, version: str, key: str | None, feeds: dict[str, np.ndarray], rows: int
+        self,
+        model: ServedModel,
+        version: str,
+        key: str | None,
+        feeds: dict[str, np.ndarray],
+        rows: int,
+        request_id: str = "",
     ) -> tuple[LoadedVersion, list[np.ndarray]]:
         started = time.perf_counter_ns()
         lv = self.select(model, version, key)
@@ -137,6 +146,8 @@ class DataPlane:
             raise
         computed = time.perf_counter_ns()
         scores = self.observe(lv, feeds, outputs)
+        if self.requestlog is not None:
+            self.requestlog.record(lv, request_id, scores)
         routes = model.routes
         if routes is not None and routes.shadows and not version:
             self._mirror(model, lv, routes, feeds, scores, rows)

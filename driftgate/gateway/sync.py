@@ -72,6 +72,7 @@ class RegistryLink:
         self._stub: control_pb2_grpc.ControlStub | None = None
         self._address: str | None = None
         self._sent_window: dict[tuple[str, int], int] = {}
+        self._scored_mark = 0  # the request log's mark of the report built last
         self.address = ""  # this gateway's own serving address, for reports
         self.started_at = datetime.now(UTC).isoformat()
         self.connected = False
@@ -193,6 +194,13 @@ class RegistryLink:
                 for version, rate in table.shadows:
                     routes.shadows.add(version=version, rate=rate)
         report.drift.extend(self._drift_windows())
+        log_ = self._plane.requestlog
+        if log_ is not None:
+            pending = log_.take()
+            for g in pending.groups:
+                report.scored.add(model=g.model, version=g.version, ids=g.ids, scores=g.scores, at=g.at)
+            report.scored_dropped = log_.dropped
+            self._scored_mark = pending.mark
         return report
 
     async def report_once(self) -> bool:
@@ -200,7 +208,11 @@ class RegistryLink:
         if stub is None:
             return False
         try:
-            await stub.ReportStatus(self.build_report(), timeout=5)
+            report = self.build_report()
+            mark = self._scored_mark
+            await stub.ReportStatus(report, timeout=5)
+            if self._plane.requestlog is not None:
+                self._plane.requestlog.commit(mark)  # only now: a failed report loses no scored row
             return True
         except grpc.aio.AioRpcError as exc:
             log.debug("report failed: %s", exc.code().name)

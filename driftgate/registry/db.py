@@ -144,6 +144,8 @@ class Database:
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
+        from driftgate.registry import labels  # noqa: F401  (its tables sit on this metadata)
+
         metadata.create_all(self.engine)
         with self.begin() as conn:
             if conn.execute(select(config_generation.c.generation)).first() is None:

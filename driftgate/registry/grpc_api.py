@@ -18,6 +18,7 @@ from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
 from driftgate.registry import convert
 from driftgate.registry.catalogue import Catalogue
+from driftgate.registry.feedback_api import ScoredReports
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.observe import DEFAULT_LOOKBACK_SECONDS, DriftMonitor
 from driftgate.registry.watch import ConfigHub
@@ -38,8 +39,16 @@ def grpc_options() -> list[tuple[str, Any]]:
 
 @wrap_servicer
 class ControlService(control_pb2_grpc.ControlServicer):
-    def __init__(self, catalogue: Catalogue, gateways: GatewayTracker, drift: DriftMonitor, hub: ConfigHub) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        gateways: GatewayTracker,
+        drift: DriftMonitor,
+        hub: ConfigHub,
+        scored: ScoredReports | None = None,
+    ) -> None:
         self._catalogue = catalogue
+        self._scored = scored  # scored rows of reports, for the join with labels
         self._gateways = gateways
         self._drift = drift
         self._hub = hub
@@ -117,9 +126,12 @@ class ControlService(control_pb2_grpc.ControlServicer):
         status = convert.gateway_status(request)
         windows = [convert.window_snapshot(w) for w in request.drift]
         self._drift.check(windows)  # every window is checked before anything of the report is kept
+        scored = self._scored.convert(request) if self._scored is not None else []
         self._gateways.record(status)
         if windows:
             await asyncio.to_thread(self._drift.ingest, status.gateway_id, windows)
+        if self._scored is not None and (scored or request.scored_dropped):
+            await self._scored.ingest(status.gateway_id, scored, request.scored_dropped)
         return pb.ReportAck(generation=self._hub.generation)
 
     async def FetchArtifact(self, request: pb.FetchArtifactRequest, context: Any) -> AsyncIterator[pb.ArtifactChunk]:

@@ -28,13 +28,16 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from driftgate.native import DriftAggregator
-from driftgate.proto.v1 import control_pb2, control_pb2_grpc, rollout_pb2_grpc
+from driftgate.proto.v1 import control_pb2, control_pb2_grpc, feedback_pb2_grpc, rollout_pb2_grpc
+from driftgate.registry.accuracy import AccuracyMonitor
 from driftgate.registry.artifacts import ArtifactStore
 from driftgate.registry.catalogue import Catalogue
 from driftgate.registry.controller import LoopController
 from driftgate.registry.db import Database
+from driftgate.registry.feedback_api import FEEDBACK_SERVICE, FeedbackService, ScoredReports
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.grpc_api import ControlService, grpc_options
+from driftgate.registry.labels import LabelStore
 from driftgate.registry.observe import DriftMonitor
 from driftgate.registry.records import RegisterRequest, VersionRecord
 from driftgate.registry.retrain import Retrainer
@@ -90,6 +93,8 @@ class RegistryServer:
         self.aggregator = DriftAggregator(settings.drift.window_seconds, settings.drift.windows)
         self.drift = DriftMonitor(self.catalogue, self.aggregator)
         self.hub = ConfigHub(self.catalogue)
+        self.labels = LabelStore(self.db, settings.accuracy)
+        self.accuracy = AccuracyMonitor(self.catalogue, self.labels, settings.accuracy)
         # the closed loop: retrain, evaluate, canary, promote or roll back (registry/controller.py)
         self.rollout_store = RolloutStore(self.db)
         self.controller = LoopController(
@@ -118,13 +123,19 @@ class RegistryServer:
 
         server = grpc.aio.server(options=grpc_options())
         control_pb2_grpc.add_ControlServicer_to_server(
-            ControlService(self.catalogue, self.gateways, self.drift, self.hub), server
+            ControlService(self.catalogue, self.gateways, self.drift, self.hub, ScoredReports(self.labels)), server
         )
+        feedback_pb2_grpc.add_FeedbackServicer_to_server(FeedbackService(self.accuracy), server)
         self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         rollout_pb2_grpc.add_RolloutsServicer_to_server(RolloutService(self.controller), server)
         reflection.enable_server_reflection(
-            [CONTROL_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            [
+                CONTROL_SERVICE,
+                FEEDBACK_SERVICE,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
             server,
         )
         host = self.settings.registry.host

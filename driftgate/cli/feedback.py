@@ -1,0 +1,154 @@
+"""``driftgate feedback MODEL --file labels.csv``: join delayed labels (chargebacks) to scored requests.
+
+The CSV has a header with the columns ``id`` and ``label`` (0 or 1) and optionally ``labelled_at``
+(unix seconds or ISO 8601; empty: when received). The whole file is checked before anything is
+sent: a malformed one is refused with the line that is wrong, and nothing is applied (the registry
+applies a batch all or nothing too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LabelFile", "feedback_stub", "read_labels_csv", "register"]
+
+
+@dataclass
+class LabelFile:
+    ids: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    labelled_at: list[float] = field(default_factory=list)  # empty when the file has no such column
+
+
+def _timestamp(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            raise ValueError("an ISO 8601 time needs a zone (Z or +hh:mm)") from None
+        value = moment.timestamp()
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("not a time")
+    return value
+
+
+def read_labels_csv(path: Path) -> LabelFile:
+    """Every row of the file, or CliError naming the first wrong line."""
+    from driftgate.cli._client import CliError
+
+    out = LabelFile()
+    try:
+        f = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with f:
+        reader = csv.reader(f)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise CliError(f"{path} is empty; it needs a header with the columns id,label") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise CliError(f"{path} line 1: {exc}") from None
+        missing = [c for c in ("id", "label") if c not in header]
+        if missing:
+            raise CliError(f"{path} line 1: the header needs the columns id and label (missing {', '.join(missing)})")
+        unknown = [c for c in header if c not in ("id", "label", "labelled_at")]
+        if unknown:
+            raise CliError(f"{path} line 1: unknown column(s) {', '.join(unknown)}; columns: id, label, labelled_at")
+        i_id, i_label = header.index("id"), header.index("label")
+        i_at = header.index("labelled_at") if "labelled_at" in header else -1
+        width = len(header)
+        try:
+            for row in reader:
+                line = reader.line_num
+                if not row:
+                    continue
+                if len(row) != width:
+                    raise CliError(f"{path} line {line}: {len(row)} fields, the header has {width}")
+                rid = row[i_id].strip()
+                if not rid:
+                    raise CliError(f"{path} line {line}: empty id")
+                label = row[i_label].strip()
+                if label not in ("0", "1"):
+                    raise CliError(f"{path} line {line}: label must be 0 or 1, got {label!r}")
+                out.ids.append(rid)
+                out.labels.append(int(label))
+                if i_at >= 0:
+                    text = row[i_at].strip()
+                    try:
+                        out.labelled_at.append(_timestamp(text) if text else 0.0)
+                    except ValueError:
+                        raise CliError(
+                            f"{path} line {line}: labelled_at must be unix seconds or an ISO 8601 time, got {text!r}"
+                        ) from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise CliError(f"{path} line {reader.line_num}: {exc}") from None
+    if not out.ids:
+        raise CliError(f"{path} has no labels after its header")
+    return out
+
+
+@contextmanager
+def feedback_stub(args: argparse.Namespace) -> Iterator[Any]:
+    """A FeedbackStub on a channel to the registry (found as for every operator command)."""
+    import grpc
+
+    from driftgate.cli._client import CONNECT_TIMEOUT_S, CliError, resolve_address
+    from driftgate.proto.v1 import feedback_pb2_grpc
+    from driftgate.registry.grpc_api import grpc_options
+
+    address = resolve_address(args)
+    channel = grpc.insecure_channel(address, options=grpc_options())
+    try:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT_S)
+        except grpc.FutureTimeoutError:
+            raise CliError(f"registry at {address} is not reachable (is `driftgate registry` running?)") from None
+        yield feedback_pb2_grpc.FeedbackStub(channel)
+    finally:
+        channel.close()
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    from driftgate.cli._client import actor, console, print_json
+    from driftgate.proto.v1 import feedback_pb2
+
+    labels = read_labels_csv(args.file)
+    with feedback_stub(args) as stub:
+        result = stub.SubmitLabels(
+            feedback_pb2.SubmitLabelsRequest(
+                model=args.name,
+                ids=labels.ids,
+                labels=labels.labels,
+                labelled_at=labels.labelled_at,
+                actor=actor(),
+            ),
+            timeout=600,
+        )
+    if args.json:
+        print_json(result)
+        return 0
+    console().print(
+        f"{args.name}: {result.received} labels: {result.joined} joined, {result.unknown} unknown, "
+        f"{result.duplicates} duplicates, {result.expired} expired"
+    )
+    return 0
+
+
+def register(sub: Any) -> None:
+    from driftgate.cli._client import command
+
+    p = sub.add_parser("feedback", help="join delayed labels (chargebacks) to the requests a model scored")
+    p.add_argument("name", help="model")
+    p.add_argument("--file", type=Path, required=True, help="CSV with a header: id,label[,labelled_at]")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=command(_feedback))

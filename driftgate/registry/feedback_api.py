@@ -1,0 +1,121 @@
+"""The driftgate.v1 Feedback service (labels in, accuracy out) and the scored rows of gateway
+reports: thin adapters over driftgate.registry.accuracy and driftgate.registry.labels.
+
+Each RPC converts its message, calls the core in a worker thread (it reads or writes the database),
+and converts back; errors map to status codes in driftgate.grpc_edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+from driftgate.grpc_edge import wrap_servicer
+from driftgate.proto.v1 import control_pb2, feedback_pb2, feedback_pb2_grpc
+from driftgate.registry.accuracy import DEFAULT_WINDOW_SECONDS, AccuracyMonitor, ModelAccuracySettings, VersionAccuracy
+from driftgate.registry.labels import LabelStore, ScoredBatch
+
+__all__ = ["FEEDBACK_SERVICE", "FeedbackService", "ScoredReports"]
+
+FEEDBACK_SERVICE = feedback_pb2.DESCRIPTOR.services_by_name["Feedback"].full_name
+
+_SETTING_FIELDS = ("threshold", "min_auc", "max_calibration_gap", "min_labels", "alert_windows", "eval_window_seconds")
+
+
+class ScoredReports:
+    """The scored rows of a GatewayReport: checked with the rest of the report, then kept."""
+
+    def __init__(self, store: LabelStore) -> None:
+        self._store = store
+
+    def convert(self, report: control_pb2.GatewayReport) -> list[ScoredBatch]:
+        """InvalidRequest for a malformed entry (before anything of the report is kept)."""
+        return [ScoredBatch.checked(r.model, r.version, r.ids, r.scores, r.at) for r in report.scored]
+
+    async def ingest(self, gateway_id: str, batches: list[ScoredBatch], dropped: int) -> None:
+        await asyncio.to_thread(self._store.ingest, gateway_id, batches, dropped)
+
+
+def settings_pb(model: str, s: ModelAccuracySettings) -> feedback_pb2.AccuracySettings:
+    return feedback_pb2.AccuracySettings(
+        model=model,
+        threshold=s.threshold,
+        min_auc=s.min_auc,
+        max_calibration_gap=s.max_calibration_gap,
+        min_labels=s.min_labels,
+        alert_windows=s.alert_windows,
+        eval_window_seconds=s.eval_window_seconds,
+    )
+
+
+def version_pb(v: VersionAccuracy) -> feedback_pb2.VersionAccuracy:
+    m = v.metrics
+    return feedback_pb2.VersionAccuracy(
+        version=v.version,
+        scored=v.scored,
+        labelled=m.labelled,
+        positives=m.positives,
+        delay_median_s=m.delay_median_s,
+        delay_p90_s=m.delay_p90_s,
+        auc=m.auc,
+        precision=m.precision,
+        recall=m.recall,
+        mean_score=m.mean_score,
+        observed_rate=m.observed_rate,
+        calibration_gap=m.calibration_gap,
+        status=v.status,
+        reasons=v.reasons,
+        alert=v.alert,
+    )
+
+
+@wrap_servicer
+class FeedbackService(feedback_pb2_grpc.FeedbackServicer):
+    def __init__(self, monitor: AccuracyMonitor) -> None:
+        self._monitor = monitor
+
+    async def SubmitLabels(
+        self, request: feedback_pb2.SubmitLabelsRequest, context: Any
+    ) -> feedback_pb2.SubmitLabelsResponse:
+        result = await asyncio.to_thread(
+            self._monitor.submit_labels,
+            request.model,
+            list(request.ids),
+            list(request.labels),
+            list(request.labelled_at),
+            request.actor,
+        )
+        return feedback_pb2.SubmitLabelsResponse(
+            received=result.received,
+            joined=result.joined,
+            unknown=result.unknown,
+            duplicates=result.duplicates,
+            expired=result.expired,
+        )
+
+    async def GetAccuracy(self, request: feedback_pb2.GetAccuracyRequest, context: Any) -> feedback_pb2.AccuracyReport:
+        window = request.window_seconds
+        if not (window > 0 and math.isfinite(window)):
+            window = DEFAULT_WINDOW_SECONDS
+        monitor = self._monitor
+
+        def build() -> feedback_pb2.AccuracyReport:
+            versions = monitor.accuracy_report(request.model, request.version, window)
+            return feedback_pb2.AccuracyReport(
+                model=request.model,
+                window_seconds=window,
+                settings=settings_pb(request.model, monitor.settings_for(request.model)),
+                versions=[version_pb(v) for v in versions],
+                retention_dropped=monitor.store.retention_dropped(request.model),
+                gateway_dropped=monitor.store.gateway_dropped(request.model),
+            )
+
+        return await asyncio.to_thread(build)
+
+    async def UpdateAccuracySettings(
+        self, request: feedback_pb2.UpdateAccuracySettingsRequest, context: Any
+    ) -> feedback_pb2.AccuracySettings:
+        changes = {name: getattr(request, name) for name in _SETTING_FIELDS if request.HasField(name)}
+        new = await asyncio.to_thread(self._monitor.update_settings, request.model, changes, request.actor)
+        return settings_pb(request.model, new)

@@ -1,0 +1,85 @@
+"""The gateway's scored-request buffer: bounds, drops, batch ids, ship-then-commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from driftgate.gateway.requestlog import RequestLog, id_prefix
+
+
+@dataclass
+class V:
+    model: str
+    version: int
+
+
+def clock() -> float:
+    return 100.0
+
+
+def test_rows_grouped_by_version_with_batch_row_ids() -> None:
+    log = RequestLog(100, "g-", clock)
+    log.record(V("m", 1), "a", np.array([0.1], np.float32))
+    log.record(V("m", 2), "b", np.array([0.2, 0.3], np.float32))
+    log.record(V("m", 1), "c", np.array([0.4], np.float32))
+    log.record(V("m", 1), "x", None)  # a version without a score column keeps nothing
+    pending = log.take()
+    assert pending.rows == 4 and len(log) == 4
+    g1, g2 = pending.groups
+    assert (g1.model, g1.version, g1.ids) == ("m", 1, ["a", "c"])
+    np.testing.assert_allclose(g1.scores, [0.1, 0.4], rtol=1e-6)
+    assert (g2.version, g2.ids) == (2, ["b#0", "b#1"])
+    np.testing.assert_allclose(g2.at, [100.0, 100.0])
+
+
+def test_full_buffer_drops_oldest_and_counts_rows() -> None:
+    log = RequestLog(5, "g-", clock)
+    for i in range(4):
+        log.record(V("m", 1), f"r{i}", np.array([0.5], np.float32))
+    log.record(V("m", 1), "batch", np.zeros(3, np.float32))  # 7 rows > 5: r0 and r1 go
+    assert log.dropped == 2 and len(log) == 5
+    assert log.take().groups[0].ids == ["r2", "r3", "batch#0", "batch#1", "batch#2"]
+    log.record(V("m", 1), "huge", np.zeros(9, np.float32))  # larger than the buffer: it goes too
+    assert len(log) == 0 and log.dropped == 2 + 5 + 9
+
+
+def test_commit_forgets_only_what_was_shipped() -> None:
+    log = RequestLog(100, "g-", clock)
+    log.record(V("m", 1), "a", np.array([0.1], np.float32))
+    pending = log.take()
+    log.record(V("m", 1), "b", np.array([0.2], np.float32))  # arrives while the report is in flight
+    log.commit(pending.mark)
+    assert log.take().groups[0].ids == ["b"]
+    # a failed report commits nothing: the next one carries the rows again
+    again = log.take()
+    assert again.groups[0].ids == ["b"]
+    log.commit(again.mark)
+    log.commit(again.mark)  # idempotent
+    assert len(log) == 0 and log.take().groups == []
+
+
+def test_commit_after_drops_during_flight() -> None:
+    log = RequestLog(2, "g-", clock)
+    log.record(V("m", 1), "a", np.array([0.1], np.float32))
+    pending = log.take()
+    for rid in ("b", "c"):  # "a" is dropped while the report is in flight
+        log.record(V("m", 1), rid, np.array([0.2], np.float32))
+    log.commit(pending.mark)
+    assert log.take().groups[0].ids == ["b", "c"]
+
+
+def test_assigned_ids_are_unique_per_worker_and_start() -> None:
+    a = RequestLog(10, id_prefix("host:1", started=1.0))
+    b = RequestLog(10, id_prefix("host:1", started=2.0))  # the same worker id after a restart
+    c = RequestLog(10, id_prefix("host:2", started=1.0))
+    ids = [log.next_id() for log in (a, b, c) for _ in range(3)]
+    assert len(set(ids)) == len(ids)
+    assert a.next_id() != a.next_id()
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        RequestLog(0, "g-")
