@@ -105,25 +105,26 @@ class RequestLog:
         """Everything pending, grouped by model version; batch row i of request ``id`` is ``"<id>#<i>"``."""
         snapshot = list(self._entries)
         mark = self._appended
-        by_version: dict[tuple[str, int], tuple[list[str], list[np.ndarray], list[np.ndarray]]] = {}
+        by_version: dict[tuple[str, int], tuple[list[str], list[np.ndarray], list[float]]] = {}
         for model, version, rid, scores, at in snapshot:
-            ids, score_parts, at_parts = by_version.setdefault((model, version), ([], [], []))
+            ids, score_parts, times = by_version.setdefault((model, version), ([], [], []))
             n = len(scores)
             if n == 1:
                 ids.append(rid)
+                times.append(at)
             else:
                 ids.extend(f"{rid}#{i}" for i in range(n))
+                times.extend([at] * n)
             score_parts.append(scores)
-            at_parts.append(np.full(n, at))
         groups = [
             ScoredGroup(
                 model,
                 version,
                 ids,
                 np.concatenate(score_parts).astype(np.float32, copy=False),
-                np.concatenate(at_parts),
+                np.asarray(times, dtype=np.float64),
             )
-            for (model, version), (ids, score_parts, at_parts) in sorted(by_version.items())
+            for (model, version), (ids, score_parts, times) in sorted(by_version.items())
         ]
         return PendingScored(groups, mark, sum(len(g.ids) for g in groups))
 

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Column, Connection, Float, Index, Integer, String, Table, Text
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 MAX_ID_LENGTH = 300
+JOIN_CACHE_KIB = 256 * 1024  # SQLite page cache for a label join (the default 2 MiB thrashes at 1M rows)
 
 scored_rows = Table(
     "scored_rows",
@@ -131,6 +133,20 @@ def _placeholders(conn: Connection, n: int) -> str:
     return ", ".join([mark] * n)
 
 
+def _raw(conn: Connection, sql: str, params: Sequence[Any], many: bool = False) -> list[Any]:
+    """Run on the DBAPI cursor of the caller's transaction: SQLAlchemy's result rows cost ~30 us
+    each here, which a million labelled rows cannot afford (bench/labels_join.md)."""
+    cursor = conn.connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+            return []
+        cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        cursor.close()
+
+
 def check_labels(ids: Sequence[str], labels: Sequence[int], labelled_at: Sequence[float]) -> None:
     """InvalidRequest naming the first bad item (1-based) of a batch; nothing is applied then."""
     if not ids:
@@ -181,10 +197,12 @@ class LabelStore:
                 self._gateway_dropped[(gateway_id, model)] = int(gateway_dropped)
         if rows:
             with self.db.begin() as conn:
-                conn.exec_driver_sql(
+                _raw(
+                    conn,
                     "INSERT INTO scored_rows (model, request_id, version, score, scored_at) "
                     f"VALUES ({_placeholders(conn, 5)}) ON CONFLICT (model, request_id) DO NOTHING",
                     rows,
+                    many=True,
                 )
         now = self._clock()
         with self._lock:
@@ -258,15 +276,21 @@ class LabelStore:
             rows = [(rid, lab[i], float(labelled_at[i]) or now) for rid, i in first.items()]
         else:
             rows = [(rid, lab[i], now) for rid, i in first.items()]
+        rows.sort()  # in index order: the inserts and the join's probes walk the B-trees in order
         with self.db.begin() as conn:
             p1 = _placeholders(conn, 1)
+            if conn.dialect.name == "sqlite":  # a page cache that holds the join's working set
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{JOIN_CACHE_KIB}")
             conn.exec_driver_sql("DROP TABLE IF EXISTS label_batch")
             conn.exec_driver_sql(
                 "CREATE TEMPORARY TABLE label_batch "
                 "(request_id VARCHAR(300) PRIMARY KEY, label INTEGER NOT NULL, labelled_at FLOAT NOT NULL)"
             )
-            conn.exec_driver_sql(
-                f"INSERT INTO label_batch (request_id, label, labelled_at) VALUES ({_placeholders(conn, 3)})", rows
+            _raw(
+                conn,
+                f"INSERT INTO label_batch (request_id, label, labelled_at) VALUES ({_placeholders(conn, 3)})",
+                rows,
+                many=True,
             )
             known, labelled_before = conn.exec_driver_sql(
                 "SELECT COUNT(*), COALESCE(SUM(CASE WHEN s.label IS NULL THEN 0 ELSE 1 END), 0) "
@@ -309,7 +333,7 @@ class LabelStore:
             if version:
                 sql += f" AND version = {p}"
                 params += (version,)
-            rows = conn.exec_driver_sql(sql, params).fetchall()
+            rows = _raw(conn, sql, params)
         if not rows:
             empty = np.empty(0)
             return LabelledRows(empty.astype(np.int64), empty, empty.astype(np.int8), empty, empty)
@@ -325,5 +349,5 @@ class LabelStore:
             if version:
                 sql += f" AND version = {p}"
                 params += (version,)
-            rows = conn.exec_driver_sql(sql + " GROUP BY version", params).fetchall()
+            rows = _raw(conn, sql + " GROUP BY version", params)
         return {int(v): int(n) for v, n in rows}
