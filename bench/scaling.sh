@@ -73,7 +73,7 @@ driftgate_serve() {  # workers label [ENV=VALUE ...] -> starts driftgate serve; 
 }
 
 # one process each: concurrency 1 and 16 (the single-worker budget), and CONC_MANY
-bare 1 && { measure bare1 "$ADDR" 1; measure bare1 "$ADDR" 16; measure bare1 "$ADDR" "$CONC_MANY"; }
+[ -z "${SKIP_BARE:-}" ] && bare 1 && { measure bare1 "$ADDR" 1; measure bare1 "$ADDR" 16; measure bare1 "$ADDR" "$CONC_MANY"; }
 stop_all
 driftgate_serve 1 "" && { measure driftgate1 "$ADDR" 1; measure driftgate1 "$ADDR" 16; measure driftgate1 "$ADDR" "$CONC_MANY"; }
 stop_all
@@ -84,7 +84,7 @@ for variant in ${VARIANTS:-}; do
   stop_all
 done
 # N processes each, CONC_MANY
-bare "$N" && measure "bare$N" "$ADDR" "$CONC_MANY"
+[ -z "${SKIP_BARE:-}" ] && bare "$N" && measure "bare$N" "$ADDR" "$CONC_MANY"
 stop_all
 driftgate_serve "$N" "" && { sleep 1; measure "driftgate$N" "$ADDR" "$CONC_MANY"; }
 stop_all

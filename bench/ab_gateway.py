@@ -1,0 +1,146 @@
+"""A/B of gateway settings, side by side in one run: one `driftgate gateway` process per variant
+(each with its own environment), against one registry, loaded in turn by Triton's perf_analyzer
+at one concurrency, rounds interleaved. Reports throughput, p50/p99 and the gateway process's CPU
+per request (from /proc), so a setting's cost shows even on a noisy host.
+
+    python bench/ab_gateway.py HOME "drift=" "nodrift=DRIFTGATE_DRIFT__ENABLED=false" [--rounds 3]
+    python bench/ab_gateway.py HOME "bare=BARE=1" "driftgate="      # the bare server that scores, as a floor
+
+HOME is a driftgate home with a model registered (the registry is started from it). Results
+print as a table and go to bench/results/ab-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def start(argv: list[str], env: dict[str, str], pattern: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    out = log.open("wb")
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=ROOT)
+    for _ in range(600):
+        m = re.search(pattern + r" (\S+)", log.read_text(errors="replace"))
+        if m:
+            return proc, m.group(1)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise RuntimeError(f"{argv} did not start: {log.read_text()[-2000:]}")
+
+
+def perf(pa: str, address: str, concurrency: int, seconds: float) -> dict[str, float]:
+    out = subprocess.run(
+        [pa, "-m", "fraud", "-u", address, "-i", "grpc", "-b", "1", "--concurrency-range", str(concurrency),
+         "-p", str(int(seconds * 1000 / 3)), "-s", "1000", "--max-trials", "3", "--percentile=99"],
+        capture_output=True, text=True, timeout=seconds * 10 + 60,
+    ).stdout
+    def num(pattern: str) -> float:
+        m = re.search(pattern, out)
+        return float(m.group(1)) if m else float("nan")
+    return {
+        "count": num(r"Request count: (\d+)"),
+        "rps": num(r"Throughput: ([\d.]+) infer/sec"),
+        "p50_us": num(r"p50 latency: (\d+)"),
+        "p99_us": num(r"p99 latency: (\d+)"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("home", type=Path)
+    parser.add_argument("variants", nargs="+", help="LABEL=ENV=VALUE[,ENV=VALUE...] (LABEL= for defaults)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--pa", default=str(ROOT / ".perf-venv" / "bin" / "pa"))
+    parser.add_argument("--python", default=sys.executable)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="ab-"))
+    home = work / "home"
+    shutil.copytree(args.home, home, ignore=shutil.ignore_patterns("registry.addr", "cache", "gateway"))
+    base = [args.python, "-m", "driftgate", "--home", str(home)]
+    quiet = {"DRIFTGATE_LOG_LEVEL": "WARNING"}
+    registry, _ = start([*base, "registry", "--port", "0"], quiet, "registry listening on", work / "registry.log")
+    variants = []
+    for spec in args.variants:
+        label, _, envs = spec.partition("=")
+        env = dict(kv.split("=", 1) for kv in envs.split(",") if kv)
+        variants.append((label or "default", env))
+    results: dict[str, list[dict[str, float]]] = {label: [] for label, _ in variants}
+    try:
+        for r in range(args.rounds):
+            for label, env in variants:
+                if env.get("BARE"):  # the bare V2 server scoring the same artifact (the floor)
+                    onnx = next(p for p in (home / "artifacts").rglob("*") if p.is_file())
+                    proc, address = start(
+                        [args.python, "-m", "driftgate.bench.bare_server", "--port", "0", "--score", "--onnx",
+                         str(onnx)],
+                        env, "listening on", work / f"{label}.log",
+                    )
+                else:
+                    proc, address = start(
+                        [*base, "gateway", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1"],
+                        {**quiet, **env}, "gateway listening on", work / f"{label}.log",
+                    )
+                try:
+                    import grpc
+
+                    from driftgate.proto.inference import grpc_service_pb2 as pb
+                    from driftgate.proto.inference import grpc_service_pb2_grpc as pbg
+
+                    stub = pbg.GRPCInferenceServiceStub(grpc.insecure_channel(address))
+                    for _ in range(300):
+                        try:
+                            if stub.ServerReady(pb.ServerReadyRequest(), timeout=1).ready:
+                                break
+                        except grpc.RpcError:
+                            pass
+                        time.sleep(0.1)
+                    perf(args.pa, address, args.concurrency, 2.0)  # warm-up, discarded
+                    before = cpu_seconds(proc.pid)
+                    row = perf(args.pa, address, args.concurrency, args.seconds)
+                    row["cpu_us_per_req"] = (cpu_seconds(proc.pid) - before) / row["count"] * 1e6
+                    results[label].append(row)
+                    print(f"round {r + 1} {label:12s} {row['rps']:8.0f} req/s  p50 {row['p50_us']:6.0f} us  "
+                          f"p99 {row['p99_us']:6.0f} us  cpu {row['cpu_us_per_req']:5.0f} us/req", flush=True)
+                finally:
+                    proc.terminate()
+                    proc.wait(30)
+    finally:
+        registry.terminate()
+        registry.wait(30)
+    print("\nvariant        req/s (min-max)        cpu us/req (min-max)")
+    first = None
+    for label, rows in results.items():
+        rps = [x["rps"] for x in rows]
+        cpu = [x["cpu_us_per_req"] for x in rows]
+        mean = sum(rps) / len(rps)
+        first = first or mean
+        print(f"{label:12s} {min(rps):8.0f}-{max(rps):<8.0f} {min(cpu):6.0f}-{max(cpu):<6.0f} ratio {mean / first:.3f}")
+    out = ROOT / "bench" / "results" / f"ab-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"argv": sys.argv, "load": os.getloadavg(), "results": results}, indent=1))
+    print(f"\n{out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
