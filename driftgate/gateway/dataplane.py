@@ -142,7 +142,6 @@ class DataPlane:
             outputs = await self.score(lv, feeds, rows)
         except ScoringError:
             lv.counters.failure(time.perf_counter_ns() - started)
-            lv.metrics.failures.inc()
             raise
         computed = time.perf_counter_ns()
         scores = self.observe(lv, feeds, outputs)
@@ -151,12 +150,7 @@ class DataPlane:
         routes = model.routes
         if routes is not None and routes.shadows and not version:
             self._mirror(model, lv, routes, feeds, scores, rows)
-        elapsed = time.perf_counter_ns() - started
-        lv.counters.success(rows, elapsed, computed - started)
-        m = lv.metrics
-        m.requests.inc()
-        m.rows.inc(rows)
-        m.latency.observe(elapsed / 1e9)
+        lv.counters.success(rows, time.perf_counter_ns() - started, computed - started)
         return lv, outputs
 
     # -- shadow traffic ------------------------------------------------------------------------

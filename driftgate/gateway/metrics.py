@@ -1,45 +1,66 @@
 """Prometheus metrics of one gateway worker, on a registry built per process and injected.
 
-Label children are resolved once per loaded version (``VersionMetrics``), so the request path
-pays an ``inc()``/``observe()`` and never a label lookup.
+The request path touches no Prometheus object: per-version requests, failures, rows and latency
+live in plain counters (driftgate.gateway.stats.VersionCounters, mutated on the event loop), and
+in-flight requests in an integer; a collector reads them when Prometheus scrapes. Profiling the
+handler showed six label-child updates a request (each with its lock and checks) costing more
+than decoding the request. Control-plane events (loads, shadows, rejections) still use ordinary
+metrics: they are rare or off the response path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-__all__ = ["GatewayMetrics", "VersionMetrics"]
+from driftgate.gateway.stats import LATENCY_BUCKET_BOUNDS_US, VersionCounters
 
-_LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+__all__ = ["GatewayMetrics", "RequestCountersCollector"]
+
+CounterSource = Callable[[], Iterable[tuple[tuple[str, int], VersionCounters]]]
 
 
-@dataclass(slots=True)
-class VersionMetrics:
-    requests: Counter
-    failures: Counter
-    rows: Counter
-    latency: Histogram
+class RequestCountersCollector(Collector):
+    """Exposes the request counters at scrape time (names as ordinary metrics would have)."""
+
+    def __init__(self, counters: CounterSource, in_flight: Callable[[], int]) -> None:
+        self._counters = counters
+        self._in_flight = in_flight
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["model", "version"]
+        requests = CounterMetricFamily("driftgate_requests", "Inference requests served, by model and version",
+                                       labels=labels)
+        failures = CounterMetricFamily("driftgate_request_failures",
+                                       "Requests that failed while scoring, by model and version", labels=labels)
+        rows = CounterMetricFamily("driftgate_rows", "Rows scored", labels=labels)
+        latency = HistogramMetricFamily("driftgate_request_latency_seconds",
+                                        "Time from routing to a scored, observed response", labels=labels)
+        bounds = [str(b / 1e6) for b in LATENCY_BUCKET_BOUNDS_US] + ["+Inf"]
+        for (model, version), c in sorted(self._counters(), key=lambda item: item[0]):
+            values = [model, str(version)]
+            requests.add_metric(values, c.requests)
+            failures.add_metric(values, c.failures)
+            rows.add_metric(values, c.rows)
+            cumulative, running = [], 0
+            for bound, count in zip(bounds, c.buckets, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            latency.add_metric(values, cumulative, (c.success_ns + c.fail_ns) / 1e9)
+        yield requests
+        yield failures
+        yield rows
+        yield latency
+        yield GaugeMetricFamily("driftgate_in_flight_requests", "Inference requests in progress",
+                                value=self._in_flight())
 
 
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.requests = Counter(
-            "driftgate_requests", "Inference requests served, by model and version", ["model", "version"],
-            registry=registry,
-        )
-        self.failures = Counter(
-            "driftgate_request_failures", "Inference requests that failed, by model, version and status",
-            ["model", "version", "code"], registry=registry,
-        )
-        self.rows = Counter("driftgate_rows", "Rows scored", ["model", "version"], registry=registry)
-        self.latency = Histogram(
-            "driftgate_request_latency_seconds", "Time from decoded request to encoded response",
-            ["model", "version"], buckets=_LATENCY_BUCKETS, registry=registry,
-        )
-        self.in_flight = Gauge("driftgate_in_flight_requests", "Inference requests in progress", registry=registry)
         self.loads = Counter(
             "driftgate_version_loads", "Version loads, by outcome", ["model", "version", "outcome"], registry=registry
         )
@@ -51,7 +72,7 @@ class GatewayMetrics:
             "driftgate_versions_ready", "Versions loaded and READY, by model", ["model"], registry=registry
         )
         self.rejected = Counter(
-            "driftgate_rejected_requests", "Requests refused before scoring, by status code", ["code"],
+            "driftgate_rejected_requests", "Requests refused or failed, by status code", ["code"],
             registry=registry,
         )
         self.shadow = Counter(
@@ -62,11 +83,6 @@ class GatewayMetrics:
             "driftgate_config_generation", "Generation of the registry config applied", registry=registry
         )
 
-    def for_version(self, model: str, version: int) -> VersionMetrics:
-        v = str(version)
-        return VersionMetrics(
-            requests=self.requests.labels(model, v),
-            failures=self.failures.labels(model, v, "INTERNAL"),
-            rows=self.rows.labels(model, v),
-            latency=self.latency.labels(model, v),
-        )
+    def watch_requests(self, counters: CounterSource, in_flight: Callable[[], int]) -> None:
+        """Expose the request counters (read at scrape time)."""
+        self.registry.register(RequestCountersCollector(counters, in_flight))

@@ -250,7 +250,6 @@ class Reconciler:
             device=settings.device,
             intra_op_threads=settings.intra_op_threads,
             counters=counters,
-            metrics=self._metrics.for_version(name, dv.version),
         )
         expected = signature_from_proto(dv.signature)
         if expected.inputs:

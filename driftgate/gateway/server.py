@@ -76,6 +76,7 @@ class GatewayServer:
         )
         self._warm = asyncio.Event()
         self.servicer = InferenceServicer(self.plane, self.metrics, self.is_ready)
+        self.metrics.watch_requests(lambda: list(self.reconciler.counters().items()), lambda: self.servicer.in_flight)
         self.health = health_aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []

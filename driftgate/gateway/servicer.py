@@ -180,7 +180,6 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         return response
 
     async def ModelInfer(self, request, context):
-        self._metrics.in_flight.inc()
         self.in_flight += 1
         try:
             return await self._infer(request, context.invocation_metadata())
@@ -189,7 +188,6 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             raise
         finally:
             self.in_flight -= 1
-            self._metrics.in_flight.dec()
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
@@ -198,7 +196,6 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         error_message and the stream goes on (Triton's behaviour)."""
         metadata = context.invocation_metadata()
         async for request in request_iterator:
-            self._metrics.in_flight.inc()
             self.in_flight += 1
             started = time.perf_counter()
             try:
@@ -216,4 +213,3 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                 )
             finally:
                 self.in_flight -= 1
-                self._metrics.in_flight.dec()

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from driftgate.errors import ModelLoadError
-from driftgate.gateway.metrics import VersionMetrics
 from driftgate.gateway.stats import VersionCounters
 from driftgate.signature import Signature, TensorSpec, numpy_dtype, signature_from_onnx
 
@@ -67,7 +66,6 @@ class LoadedVersion:
     output_names: tuple[str, ...]
     output_specs: tuple[TensorSpec, ...]
     counters: VersionCounters
-    metrics: VersionMetrics
     load_seconds: float
     score: ScoreSpec | None = None
     sketch: Any = None  # driftgate.native.DriftSketch when drift is on and a profile fits
@@ -122,7 +120,6 @@ def load_version(
     device: str,
     intra_op_threads: int,
     counters: VersionCounters,
-    metrics: VersionMetrics,
 ) -> LoadedVersion:
     """Create, check and warm up a session (blocking: call it in a thread)."""
     import onnxruntime as ort
@@ -156,6 +153,5 @@ def load_version(
         output_names=output_names,
         output_specs=signature.outputs,
         counters=counters,
-        metrics=metrics,
         load_seconds=time.perf_counter() - started,
     )
