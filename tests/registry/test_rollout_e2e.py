@@ -25,6 +25,12 @@ ENV = {
     "DRIFTGATE_ROLLOUT__ROWS": "20000",
     "DRIFTGATE_ROLLOUT__EVAL_MARGIN": "0.2",
     "DRIFTGATE_ROLLOUT__TICK_S": "0.25",
+    # This test is about the flow (promote a good challenger, roll back a bad one), with only ~40
+    # canary requests a step on a shared 2-core box: a p99 of 40 samples is its maximum, and a
+    # score PSI over 19 bins from 40 rows is noisy. The bad challenger's score PSI is 3.3-3.7, so a
+    # gate at 1.5 still catches it; latency is not under test here.
+    "DRIFTGATE_ROLLOUT__MAX_SCORE_PSI": "1.5",
+    "DRIFTGATE_ROLLOUT__MAX_P99_RATIO": "50",
 }
 
 
