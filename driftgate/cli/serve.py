@@ -36,6 +36,7 @@ def _settings(args: argparse.Namespace) -> Any:
 def _run_gateway(args: argparse.Namespace) -> int:
     import asyncio
     import signal
+    import sys
 
     from driftgate.logs import setup_logging
 
@@ -43,10 +44,15 @@ def _run_gateway(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level, f"gateway[{args.worker_index}]")
 
     async def run() -> int:
+        from driftgate.errors import DriftgateError
         from driftgate.gateway.server import GatewayServer
 
         server = GatewayServer(settings, worker_index=args.worker_index)
-        port = await server.start()
+        try:
+            port = await server.start()
+        except DriftgateError as exc:
+            print(f"driftgate gateway: {exc}", file=sys.stderr, flush=True)
+            return 2
         host = settings.gateway.host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         print(f"gateway listening on {shown}:{port}", flush=True)

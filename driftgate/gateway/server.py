@@ -30,6 +30,7 @@ from driftgate.gateway.reconcile import Reconciler
 from driftgate.gateway.requestlog import RequestLog, id_prefix
 from driftgate.gateway.servicer import InferenceServicer
 from driftgate.gateway.sync import MAX_MESSAGE, RegistryLink
+from driftgate.gateway.versions import providers_for
 from driftgate.proto.inference import grpc_service_pb2, grpc_service_pb2_grpc
 from driftgate.settings import Settings
 
@@ -96,6 +97,7 @@ class GatewayServer:
 
     async def start(self) -> int:
         gs = self.settings.gateway
+        providers_for(gs.device)  # ModelLoadError now, with the reason, rather than a FAILED version later
         saved = self.reconciler.load_saved()
         warm = asyncio.create_task(self._warm_up())
         if saved is not None:
