@@ -128,7 +128,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # A change takes SQLite's write lock when it begins (IMMEDIATE), so it waits its turn under
+    # busy_timeout. A deferred transaction that reads and then writes fails at once with "database
+    # is locked" when another writer committed in between (WAL snapshots cannot be upgraded), and
+    # the registry has several writers: operators, reports (drift, scored rows), the rollout loop.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+
+_WRITE = "driftgate_write"
 
 
 class Database:
@@ -161,9 +168,11 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """One transaction: commits when the block ends, rolls back if it raises."""
-        with self.engine.begin() as conn:
-            yield conn
+        """One transaction that changes state: commits when the block ends, rolls back if it raises."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -64,7 +64,11 @@ def _wait_rollout(served: Served, done: tuple[str, ...], after: int = 0, timeout
     end = time.monotonic() + timeout
     status: dict = {}  # type: ignore[type-arg]
     while time.monotonic() < end:
-        status = json.loads(served.cli("rollout", "status", "fraud", "--json").stdout)
+        result = served.cli("rollout", "status", "fraud", "--json", check=False)
+        if result.returncode != 0:  # the registry is restarting
+            time.sleep(0.5)
+            continue
+        status = json.loads(result.stdout)
         r = status.get("rollout")
         if r and r["id"] > after and r["state"] in done:
             return status
@@ -100,3 +104,37 @@ def test_retrain_canary_promote_then_bad_rolled_back(tmp_path: Path) -> None:
     models = {e["kind"] for e in json.loads(events)["events"]}
     assert {"retrain_started", "retrain_registered", "rollout_promoted", "rollout_rolled_back",
             "version_rolled_back", "version_retired"} <= models
+
+
+def _registry_pid(served: Served) -> int:
+    import subprocess
+
+    out = subprocess.run(["pgrep", "-f", "--", f"--home {served.home} registry"], capture_output=True, text=True).stdout
+    pids = [int(p) for p in out.split()]
+    assert pids, "registry process not found"
+    return max(pids)
+
+
+@pytest.mark.slow
+def test_registry_killed_mid_rollout_resumes_and_no_request_fails(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    env = {**ENV, "DRIFTGATE_ROLLOUT__STEP_HOLD_S": "4"}  # long enough to kill it inside a step
+    served = start_served(tmp_path / "home", env=env)
+    client = Client(served)
+    try:
+        client.start()
+        served.cli("retrain", "fraud", "--data-option", "drift=amount_shift", "--reason", "test")
+        in_step = _wait_rollout(served, ("canary",))
+        os.kill(_registry_pid(served), signal.SIGKILL)  # the supervisor restarts it on its port
+        done = _wait_rollout(served, ("done", "rolled_back"))
+        assert done["rollout"]["id"] == in_step["rollout"]["id"]  # the same rollout, resumed
+        assert done["rollout"]["state"] == "done", done
+        assert done["champion"] == 2
+    finally:
+        client.stop.set()
+        client.join(10)
+        assert stop_served(served) == 0
+    assert client.failed == 0, client.errors[:5]
+    assert client.sent > 100
