@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -30,19 +29,9 @@ from driftgate.registry.rollout import RolloutManager
 from driftgate.registry.rollout_db import RetrainPolicy, RetrainRun, RolloutStore
 from driftgate.settings import Settings
 
-__all__ = ["LoopController", "accuracy_alerts"]
+__all__ = ["LoopController"]
 
 log = logging.getLogger("driftgate.registry.controller")
-
-
-def accuracy_alerts() -> Callable[[str], Any] | None:
-    """``active_accuracy_alerts(model)`` of the live-accuracy module when it is installed, else None."""
-    try:
-        module = importlib.import_module("driftgate.registry.accuracy")
-    except ImportError:
-        return None
-    fn = getattr(module, "active_accuracy_alerts", None)
-    return fn if callable(fn) else None
 
 
 class LoopController:
@@ -54,8 +43,10 @@ class LoopController:
         rollouts: RolloutManager,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        accuracy_alerts: Callable[[str], Sequence[Any]] | None = None,
     ) -> None:
         self.catalogue = catalogue
+        self._accuracy_alerts = accuracy_alerts  # model -> active live-accuracy alerts
         self.store = store
         self.retrainer = retrainer
         self.rollouts = rollouts
@@ -161,7 +152,7 @@ class LoopController:
             if alerts:
                 return "drift", alerts[0].message
         if "accuracy" in policy.triggers:
-            fn = accuracy_alerts()
+            fn = self._accuracy_alerts
             if fn is not None:
                 try:
                     active = list(fn(model) or [])

@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import io
 import logging
+import math
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -101,14 +103,26 @@ class RegistryServer:
             self.catalogue,
             self.rollout_store,
             Retrainer(self.catalogue, self.rollout_store, settings),
-            RolloutManager(self.catalogue, self.rollout_store, self.gateways, settings, self.aggregator),
+            RolloutManager(self.catalogue, self.rollout_store, self.gateways, settings, self.aggregator,
+                           accuracy=self._live_auc),
             settings,
+            accuracy_alerts=self.accuracy.active_accuracy_alerts,
         )
         self.address_file = home / ADDRESS_FILE
         self.port = 0
         self._server: grpc.aio.Server | None = None
         self._health: Any = None
         self._address = ""
+
+    def _live_auc(self, model: str, version: int, since: float) -> float | None:
+        """Labelled AUC of a version over rows scored since ``since`` (unix seconds), or None while
+        too few labels have arrived (the rollout's accuracy gate then waits on the other gates)."""
+        window = max(1.0, time.time() - since)
+        for row in self.accuracy.accuracy_report(model, version, window):
+            m = row.metrics
+            if row.status != "insufficient" and not math.isnan(m.auc):
+                return m.auc
+        return None
 
     @property
     def address(self) -> str:

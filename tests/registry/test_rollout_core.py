@@ -207,3 +207,40 @@ def test_p99_and_score_psi() -> None:
     assert score_psi(hist(same, a_edges), a_edges, hist(same, b_edges), b_edges) < 0.05
     shifted = rng.random(20000) ** 4
     assert score_psi(hist(shifted, a_edges), a_edges, hist(same, b_edges), b_edges) > 0.25
+
+
+def test_labelled_accuracy_gate_rolls_back(tmp_path, models: Models) -> None:  # type: ignore[no-untyped-def]
+    world = World(tmp_path, models)
+    auc = {1: 0.90, 2: None}  # the canary has no labels yet: the gate waits on the others
+    manager = RolloutManager(world.catalogue, world.store, world.gateways, world.settings, clock=world.clock,
+                             accuracy=lambda model, version, since: auc[version])
+    r = manager.start("m", 1, 2, actor="t")
+    world.states[2] = "READY"
+    world.report()
+    manager.tick()
+    world.serve(champion=900, canary=100, seconds=6)
+    manager.tick()
+    assert world.store.rollout(r.id).state == "canary"  # no labelled accuracy: not a failure
+    auc[2] = 0.70  # labels arrive: 0.20 worse than the champion
+    world.serve(champion=500, canary=500, seconds=6)
+    manager.tick()
+    rollout = world.store.rollout(r.id)
+    assert rollout.state == "rolled_back" and "labelled AUC" in rollout.reason
+    assert world.weights() == {1: 100}
+
+
+async def test_accuracy_alert_triggers_a_retrain(tmp_path, models: Models) -> None:  # type: ignore[no-untyped-def]
+    from driftgate.registry.controller import LoopController
+    from driftgate.registry.retrain import Retrainer
+    from driftgate.registry.rollout_db import RetrainPolicy
+
+    world = World(tmp_path, models)
+    alerts: dict[str, list[str]] = {"m": []}
+    controller = LoopController(world.catalogue, world.store, Retrainer(world.catalogue, world.store, world.settings),
+                                world.manager(), world.settings, clock=world.clock,
+                                accuracy_alerts=lambda model: alerts[model])
+    policy = RetrainPolicy(model="m", triggers=("accuracy",))
+    assert controller._why_retrain(policy, world.clock()) is None
+    alerts["m"] = ["version 1: AUC 0.61 under 0.75"]
+    trigger, reason = controller._why_retrain(policy, world.clock())  # type: ignore[misc]
+    assert trigger == "accuracy" and "AUC 0.61" in reason
