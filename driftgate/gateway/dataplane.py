@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +71,9 @@ class DataPlane:
         self._drift = drift_enabled
         self._random = (rng or random.Random()).random
         self.shadow_queue: asyncio.Queue[ShadowItem] = asyncio.Queue(maxsize=shadow_queue)
+        # Shadow copies score on their own thread: onnxruntime releases the GIL while it runs, so
+        # a shadow's session.run overlaps the event loop's work instead of taking turns with it.
+        self._shadow_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
 
     # -- lookups -------------------------------------------------------------------------------
 
@@ -181,11 +185,17 @@ class DataPlane:
             target = item.target
             if target.session is None:
                 continue
+            target.enter()
             try:
-                outputs = await self.score(target, item.feeds, item.rows)
-            except ScoringError:
+                outputs = await asyncio.get_running_loop().run_in_executor(
+                    self._shadow_executor, target.run, item.feeds
+                )
+            except Exception:
                 self.metrics.shadow.labels(target.model, str(target.version), "failed").inc()
+                log.warning("shadow scoring of %s version %s failed", target.model, target.version, exc_info=True)
                 continue
+            finally:
+                target.leave()
             shadow_scores = self.observe(target, item.feeds, outputs)
             counters = target.counters
             counters.shadow_requests += item.rows  # rows compared: the agreement rate's denominator
