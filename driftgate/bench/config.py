@@ -6,6 +6,7 @@ CLI turns it into exit code 2.
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -104,3 +105,26 @@ class BenchConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> BenchConfig:
+    """A validated BenchConfig from `driftgate bench`'s parsed arguments, with overrides."""
+    values = {
+        "target": args.target,
+        "model": args.model,
+        "model_version": args.model_version,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "batch_size": args.batch_size,
+        "routing_key_cardinality": args.routing_key_cardinality,
+        "input_data": args.input_data,
+        "drift": args.drift,
+        "raw": args.raw,
+        "processes": args.processes,
+        "channels": args.channels,
+        "max_in_flight": args.max_in_flight,
+        "timeout_s": args.timeout,
+        "seed": args.seed,
+    }
+    values.update(overrides)
+    return BenchConfig(**values).validate()

@@ -121,8 +121,8 @@ class Context:
     # ---- load ----------------------------------------------------------------------------
     def measure(self, label: str, target: str, server: ServerProcess | None = None, **load: Any) -> Measurement:
         """One run; ``load`` overrides the command line's settings (concurrency, rate, duration_s...)."""
+        from driftgate.bench.config import config_from_args
         from driftgate.bench.runner import run
-        from driftgate.cli.bench import config_from_args
 
         load.setdefault("concurrency", 16)
         config = config_from_args(self.args, target=target, **load)

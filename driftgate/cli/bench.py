@@ -113,30 +113,6 @@ def register(subparsers: Any) -> None:
     f.set_defaults(func=_floors)
 
 
-def config_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
-    from driftgate.bench.config import BenchConfig
-
-    values = {
-        "target": args.target,
-        "model": args.model,
-        "model_version": args.model_version,
-        "duration_s": args.duration,
-        "warmup_s": args.warmup,
-        "batch_size": args.batch_size,
-        "routing_key_cardinality": args.routing_key_cardinality,
-        "input_data": args.input_data,
-        "drift": args.drift,
-        "raw": args.raw,
-        "processes": args.processes,
-        "channels": args.channels,
-        "max_in_flight": args.max_in_flight,
-        "timeout_s": args.timeout,
-        "seed": args.seed,
-    }
-    values.update(overrides)
-    return BenchConfig(**values).validate()
-
-
 def progress_printer(console: Any, enabled: bool) -> tuple[Any, Any]:
     """A rich Live status line on stderr and the callback that updates it."""
     from rich.live import Live
@@ -163,7 +139,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from driftgate.bench.config import BenchConfigError
+    from driftgate.bench.config import BenchConfigError, config_from_args
     from driftgate.bench.report import machine_info, render
     from driftgate.bench.runner import BenchTargetError, parse_input_spec, run
 
