@@ -5,6 +5,8 @@ per request (from /proc), so a setting's cost shows even on a noisy host.
 
     python bench/ab_gateway.py HOME "drift=" "nodrift=DRIFTGATE_DRIFT__ENABLED=false" [--rounds 3]
     python bench/ab_gateway.py HOME "bare=BARE=1" "driftgate="      # the bare server that scores, as a floor
+    python bench/ab_gateway.py HOME "bare=BARE=noscore" "score=BARE=1" "driftgate="   # issue 2's ratio
+    python bench/ab_gateway.py HOME "before=CWD=/path/to/old/checkout" "after="        # two versions of the code
 
 HOME is a driftgate home with a model registered (the registry is started from it). Results
 print as a table and go to bench/results/ab-<time>.json.
@@ -27,14 +29,20 @@ ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, thread: bool = False) -> float:
+    """CPU time of a process (all its threads), or of its main thread alone (the event loop)."""
+    path = f"/proc/{pid}/task/{pid}/stat" if thread else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def start(argv: list[str], env: dict[str, str], pattern: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     out = log.open("wb")
-    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=ROOT)
+    # CWD=DIR in a variant runs it from another checkout (`python -m` imports from the working
+    # directory first): "old=CWD=/path/to/worktree" against "new=" compares two versions of the code.
+    env = dict(env)
+    cwd = env.pop("CWD", None) or ROOT
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=cwd)
     for _ in range(600):
         m = re.search(pattern + r" (\S+)", log.read_text(errors="replace"))
         if m:
@@ -88,11 +96,11 @@ def main() -> int:
     try:
         for r in range(args.rounds):
             for label, env in variants:
-                if env.get("BARE"):  # the bare V2 server scoring the same artifact (the floor)
+                if env.get("BARE"):  # the bare V2 server: BARE=1 scores the same artifact, BARE=noscore does not
                     onnx = next(p for p in (home / "artifacts").rglob("*") if p.is_file())
+                    score = [] if env["BARE"] == "noscore" else ["--score", "--onnx", str(onnx)]
                     proc, address = start(
-                        [args.python, "-m", "driftgate.bench.bare_server", "--port", "0", "--score", "--onnx",
-                         str(onnx)],
+                        [args.python, "-m", "driftgate.bench.bare_server", "--port", "0", *score],
                         env, "listening on", work / f"{label}.log",
                     )
                 else:
@@ -115,26 +123,30 @@ def main() -> int:
                             pass
                         time.sleep(0.1)
                     perf(args.pa, address, args.concurrency, 2.0)  # warm-up, discarded
-                    before = cpu_seconds(proc.pid)
+                    before, before_main = cpu_seconds(proc.pid), cpu_seconds(proc.pid, thread=True)
                     row = perf(args.pa, address, args.concurrency, args.seconds)
                     row["cpu_us_per_req"] = (cpu_seconds(proc.pid) - before) / row["count"] * 1e6
+                    row["loop_cpu_us_per_req"] = (cpu_seconds(proc.pid, thread=True) - before_main) / row["count"] * 1e6
                     results[label].append(row)
                     print(f"round {r + 1} {label:12s} {row['rps']:8.0f} req/s  p50 {row['p50_us']:6.0f} us  "
-                          f"p99 {row['p99_us']:6.0f} us  cpu {row['cpu_us_per_req']:5.0f} us/req", flush=True)
+                          f"p99 {row['p99_us']:6.0f} us  cpu {row['cpu_us_per_req']:5.0f} us/req "
+                          f"(event loop thread {row['loop_cpu_us_per_req']:5.0f})", flush=True)
                 finally:
                     proc.terminate()
                     proc.wait(30)
     finally:
         registry.terminate()
         registry.wait(30)
-    print("\nvariant        req/s (min-max)        cpu us/req (min-max)")
+    print("\nvariant        req/s (min-max)    cpu us/req (min-max)  loop thread us/req  ratio of mean req/s")
     first = None
     for label, rows in results.items():
         rps = [x["rps"] for x in rows]
         cpu = [x["cpu_us_per_req"] for x in rows]
+        loop = [x["loop_cpu_us_per_req"] for x in rows]
         mean = sum(rps) / len(rps)
         first = first or mean
-        print(f"{label:12s} {min(rps):8.0f}-{max(rps):<8.0f} {min(cpu):6.0f}-{max(cpu):<6.0f} ratio {mean / first:.3f}")
+        print(f"{label:12s} {min(rps):8.0f}-{max(rps):<8.0f} {min(cpu):6.0f}-{max(cpu):<6.0f}   "
+              f"{min(loop):6.0f}-{max(loop):<6.0f}   {mean / first:.3f}")
     out = ROOT / "bench" / "results" / f"ab-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"argv": sys.argv, "load": os.getloadavg(), "results": results}, indent=1))

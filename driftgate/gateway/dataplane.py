@@ -120,7 +120,9 @@ class DataPlane:
         finally:
             lv.leave()
 
-    def observe(self, lv: LoadedVersion, feeds: dict[str, np.ndarray], outputs: list[np.ndarray]) -> np.ndarray | None:
+    def observe(
+        self, lv: LoadedVersion, feeds: dict[str, np.ndarray], outputs: list[np.ndarray], now: float | None = None
+    ) -> np.ndarray | None:
         """Add the rows and scores to the version's drift sketch; returns the scores."""
         score = lv.score
         if score is None:
@@ -128,7 +130,7 @@ class DataPlane:
         scores = score.scores(outputs)
         sketch = lv.sketch
         if sketch is not None and self._drift:
-            sketch.observe(feeds[lv.drift_input], scores, time.time())  # type: ignore[index]
+            sketch.observe(feeds[lv.drift_input], scores, time.time() if now is None else now)  # type: ignore[index]
         return scores
 
     async def infer(
@@ -148,13 +150,14 @@ class DataPlane:
             lv.counters.failure(time.perf_counter_ns() - started)
             raise
         computed = time.perf_counter_ns()
-        scores = self.observe(lv, feeds, outputs)
+        now = time.time()
+        scores = self.observe(lv, feeds, outputs, now)
         if self.requestlog is not None:
             self.requestlog.record(lv, request_id, scores)
         routes = model.routes
         if routes is not None and routes.shadows and not version:
             self._mirror(model, lv, routes, feeds, scores, rows)
-        lv.counters.success(rows, time.perf_counter_ns() - started, computed - started)
+        lv.counters.success(rows, time.perf_counter_ns() - started, computed - started, now)
         return lv, outputs
 
     # -- shadow traffic ------------------------------------------------------------------------

@@ -160,7 +160,7 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     # -- inference -----------------------------------------------------------------------------
 
-    async def _infer(self, request: pb.ModelInferRequest, metadata: object) -> pb.ModelInferResponse:
+    async def _infer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> pb.ModelInferResponse:
         if not self.accepting:
             raise ShuttingDown("the gateway is shutting down; retry on another instance")
         plane = self._plane
@@ -168,21 +168,26 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         feeds, rows = decode_inputs(request, model.signature, model.max_batch_size)
         specs = requested_outputs(request, model.signature)
         key = routing_key(request)
-        if key is None and metadata:
-            key = _metadata_key(metadata)
+        version = request.model_version
+        if key is None and not version:
+            routes = model.routes
+            if routes is not None and len(routes.versions) > 1:  # only then can a key change the choice
+                key = _metadata_key(context.invocation_metadata())
         request_id = request.id
         if not request_id and plane.requestlog is not None:
             request_id = plane.requestlog.next_id()  # returned, so the client can label it later
-        lv, outputs = await plane.infer(model, request.model_version, key, feeds, rows, request_id)
-        response = pb.ModelInferResponse(model_name=model.name, model_version=str(lv.version), id=request_id)
-        names = lv.output_names
-        encode_outputs(response, specs, [outputs[names.index(s.name)] for s in specs])
+        lv, outputs = await plane.infer(model, version, key, feeds, rows, request_id)
+        response = pb.ModelInferResponse(model_name=model.name, model_version=lv.version_str, id=request_id)
+        if specs is not lv.output_specs:  # outputs named by the request, or another version's order
+            names = lv.output_names
+            outputs = [outputs[names.index(s.name)] for s in specs]
+        encode_outputs(response, specs, outputs)
         return response
 
     async def ModelInfer(self, request, context):
         self.in_flight += 1
         try:
-            return await self._infer(request, context.invocation_metadata())
+            return await self._infer(request, context)
         except DriftgateError as exc:
             self._metrics.rejected.labels(status_for(exc)[0].name).inc()
             raise
@@ -194,12 +199,11 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
         """Bidirectional stream: one response per request, in order; a failed request yields an
         error_message and the stream goes on (Triton's behaviour)."""
-        metadata = context.invocation_metadata()
         async for request in request_iterator:
             self.in_flight += 1
             started = time.perf_counter()
             try:
-                response = await self._infer(request, metadata)
+                response = await self._infer(request, context)
                 yield pb.ModelStreamInferResponse(infer_response=response)
             except Exception as exc:  # per-request errors travel in-band on a stream
                 code, message = status_for(exc)

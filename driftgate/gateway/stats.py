@@ -36,13 +36,14 @@ class VersionCounters:
     shadow_agree: int = 0
     shadow_abs_diff_sum: float = 0.0
 
-    def success(self, rows: int, total_ns: int, compute_ns: int) -> None:
+    def success(self, rows: int, total_ns: int, compute_ns: int, now: float | None = None) -> None:
+        """One scored request; ``now`` is the unix time the caller read already, if any."""
         self.requests += 1
         self.rows += rows
         self.success_ns += total_ns
         self.compute_ns += compute_ns
         self.buckets[bisect.bisect_left(_BOUNDS_NS, total_ns)] += 1
-        self.last_inference_ms = time.time_ns() // 1_000_000
+        self.last_inference_ms = int((time.time() if now is None else now) * 1000)
 
     def failure(self, total_ns: int) -> None:
         self.requests += 1

@@ -72,18 +72,36 @@ class LoadedVersion:
     drift_input: str | None = None  # the input whose rows the sketch bins
     in_flight: int = 0
     draining: bool = False
-    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)  # set when draining ends with none in flight
+    _run: Any = None  # the session's run, bound once (see bind_run)
+    version_str: str = field(init=False, default="")  # as responses carry it
+
+    def __post_init__(self) -> None:
+        self.version_str = str(self.version)
+        self.bind_run()
+
+    def bind_run(self) -> None:
+        """Bind the call that scores. On the CPU provider that is onnxruntime's C++ run itself:
+        the Python wrapper around it only checks that every input is present (decode_inputs has
+        checked more) and retries on another provider after a provider failure (CUDA only).
+        Anything else, or an onnxruntime without ``_sess``, goes through the public ``run``."""
+        session = self.session
+        inner = getattr(session, "_sess", None)
+        providers = session.get_providers() if hasattr(session, "get_providers") else ()
+        if inner is not None and list(providers) == ["CPUExecutionProvider"] and hasattr(inner, "run"):
+            self._run = inner.run  # (output_names, feeds, run_options), as the public run
+        else:
+            self._run = session.run if session is not None else None
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self.session.run(self.output_names, feeds)
+        return self._run(self.output_names, feeds, None)  # type: ignore[no-any-return]
 
     def enter(self) -> None:
         self.in_flight += 1
-        self._idle.clear()
 
     def leave(self) -> None:
         self.in_flight -= 1
-        if self.in_flight == 0:
+        if self.draining and self.in_flight == 0:
             self._idle.set()
 
     async def drain(self, timeout: float) -> bool:
@@ -99,6 +117,7 @@ class LoadedVersion:
 
     def release(self) -> None:
         self.session = None
+        self._run = None
         self.sketch = None
 
 

@@ -15,7 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftgate.errors import InvalidRequest, InvalidTensor, ScoringError
-from driftgate.gateway.tensors import decode_inputs, encode_outputs, requested_outputs, routing_key
+from driftgate.gateway.tensors import (
+    _decode_general,
+    _plan,
+    decode_inputs,
+    encode_outputs,
+    requested_outputs,
+    routing_key,
+)
 from driftgate.proto.inference import grpc_service_pb2 as pb
 from driftgate.signature import NUMPY_BY_DATATYPE, Signature, TensorSpec
 
@@ -534,3 +541,36 @@ def test_any_shape_and_length_against_a_fixed_signature(
     except InvalidTensor:
         return
     check_decoded(arrays, batch, FRAUD, max_batch_size)
+
+
+def _outcome(call: Any) -> tuple[str, Any]:
+    try:
+        arrays, batch = call()
+    except InvalidRequest as exc:
+        return type(exc).__name__, str(exc)
+    return "ok", (batch, {n: (a.dtype, a.shape, a.tobytes()) for n, a in arrays.items()})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=malformed(), max_batch_size=st.integers(1, 4))
+def test_fast_path_agrees_with_the_general_decoder(
+    case: tuple[pb.ModelInferRequest, Signature], max_batch_size: int
+) -> None:
+    """decode_inputs takes a shortcut for one raw input; it must accept, return and refuse
+    exactly what the general decoder does."""
+    request, signature = case
+    fast = _outcome(lambda: decode_inputs(request, signature, max_batch_size))
+    general = _outcome(lambda: _decode_general(request, _plan(signature), max_batch_size))
+    assert fast == general
+
+
+def test_fast_path_is_taken_for_the_common_request() -> None:
+    x = sample("FP32", (2, 30))
+    request = array_request({"transaction": x}, FRAUD)
+    assert _plan(FRAUD).single is not None
+    arrays, batch = decode_inputs(request, FRAUD, 256)
+    assert batch == 2
+    assert not arrays["transaction"].flags.writeable  # a view of the request's bytes, not a copy
+    np.testing.assert_array_equal(arrays["transaction"], x)
+    assert _plan(TWO).single is None and _plan(one_input("BOOL")).single is None
+    assert _plan(one_input("FP32", (-1, -1))).single is None  # a variable dimension: general path

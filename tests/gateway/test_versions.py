@@ -1,0 +1,27 @@
+"""A loaded version scores through onnxruntime's C++ run on the CPU provider (skipping the Python
+wrapper's checks, which decode_inputs has made already); the result must be the wrapper's."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from driftgate.demo import generate, train_demo_model
+from driftgate.gateway.stats import VersionCounters
+from driftgate.gateway.versions import load_version
+
+
+def test_cpu_version_runs_the_sessions_own_run_and_matches_the_public_api() -> None:
+    data = generate(400, seed=5)
+    trained = train_demo_model(data.X, data.y, seed=5, kind="logreg")
+    lv = load_version("m", 1, "sha", trained.onnx, device="cpu", intra_op_threads=1,
+                      counters=VersionCounters())
+    assert lv._run == lv.session._sess.run  # the bound C++ method, not the wrapper
+    x = np.ascontiguousarray(data.X[:17], dtype=np.float32)
+    feeds = {lv.input_names[0]: x}
+    ours = lv.run(feeds)
+    theirs = lv.session.run(list(lv.output_names), feeds)
+    assert len(ours) == len(theirs) == len(lv.output_names)
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    lv.release()
+    assert lv._run is None and lv.session is None
