@@ -9,10 +9,12 @@ output by the requests' row offsets, and resolves the requests' asyncio futures 
 ``loop.call_soon_threadsafe`` per batch.
 
 Why a thread and not a loop timer: uvloop's timers tick in whole milliseconds, and the delays
-that pay off here are tens to hundreds of microseconds. ``queue.SimpleQueue.get(timeout=...)``
-waits on a semaphore with a sub-millisecond timeout. The delay counts from when the first request
-was queued, not from when the thread saw it: requests that queued while the previous batch ran
-are already late and go at once, so under saturation batches form without any wait.
+that pay off here are tens to hundreds of microseconds; ``threading.Event.wait(timeout)`` waits
+with sub-millisecond precision. The thread is woken twice per batch at most (its first request,
+and the request that fills it), not per request: a wake-up is a context switch and a GIL
+hand-over. The delay counts from when the first request was queued, not from when the thread saw
+it: requests that queued while the previous batch ran are already late and go at once, so under
+saturation batches form without any wait.
 
 Rules:
 
@@ -34,7 +36,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -96,9 +97,6 @@ class _Pending:
         self.queued_ns = queued_ns
 
 
-_STOP = object()
-
-
 class Batcher:
     """The batching thread of one loaded version (see the module docstring)."""
 
@@ -114,7 +112,13 @@ class Batcher:
         self._run = run
         self._loop = loop
         self._counters = counters
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Requests wait in a list under a lock; the thread is woken only when the first request
+        # of a batch arrives and when the batch is full, not for every request: each wake-up is
+        # a context switch and a GIL hand-over, which cost more than a small model's run.
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pending: list[_Pending] = []
+        self._pending_rows = 0
         self._stopping = False
         self._thread = threading.Thread(target=self._serve, name=f"batcher-{name}", daemon=True)
         self._thread.start()
@@ -124,7 +128,14 @@ class Batcher:
     def submit(self, feeds: Feeds, rows: int) -> asyncio.Future[list[np.ndarray]]:
         """Queue one request; the future resolves to its outputs (or the session's exception)."""
         future: asyncio.Future[list[np.ndarray]] = self._loop.create_future()
-        self._queue.put(_Pending(feeds, rows, future, time.perf_counter_ns()))
+        item = _Pending(feeds, rows, future, time.perf_counter_ns())
+        with self._lock:
+            pending = self._pending
+            pending.append(item)
+            self._pending_rows += rows
+            wake = len(pending) == 1 or self._pending_rows >= self.config.max_rows
+        if wake:
+            self._wake.set()
         return future
 
     def configure(self, config: BatchConfig) -> None:
@@ -133,9 +144,9 @@ class Batcher:
 
     def stop(self) -> None:
         """Finish every request queued so far, then end the thread (does not wait for it)."""
-        if not self._stopping:
+        with self._lock:
             self._stopping = True
-            self._queue.put(_STOP)
+        self._wake.set()
 
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
@@ -148,38 +159,48 @@ class Batcher:
     # -- the batching thread -------------------------------------------------------------------
 
     def _serve(self) -> None:
-        q = self._queue
-        carry: Any = None
+        wake, lock = self._wake, self._lock
         while True:
-            first = carry if carry is not None else q.get()
-            carry = None
-            if first is _STOP:
-                return
+            # Clear, then look, then wait: a set() between the look and the wait is not lost.
+            wake.clear()
+            with lock:
+                first = self._pending[0] if self._pending else None
+                stopping = self._stopping
+            if first is None:
+                if stopping:
+                    return
+                wake.wait()
+                continue
             config = self.config
-            batch = [first]
-            rows = first.rows
             deadline = first.queued_ns + config.max_delay_us * 1000
-            while rows < config.max_rows:
-                try:
-                    item = q.get_nowait()
-                except queue.Empty:
-                    wait_ns = deadline - time.perf_counter_ns()
-                    if wait_ns <= 0:
+            while True:
+                wake.clear()
+                with lock:
+                    if self._pending_rows >= config.max_rows or self._stopping:
                         break
-                    try:
-                        item = q.get(timeout=wait_ns / 1e9)
-                    except queue.Empty:
-                        break
-                if item is _STOP or rows + item.rows > config.max_rows:
-                    carry = item  # runs next (or stops the thread after this batch)
+                wait_ns = deadline - time.perf_counter_ns()
+                if wait_ns <= 0:
                     break
-                batch.append(item)
-                rows += item.rows
+                wake.wait(wait_ns / 1e9)
+            with lock:
+                batch, rows = self._take(config.max_rows)
             try:
                 self._execute(batch, rows)
             except Exception:  # never let the thread die with requests waiting on it
                 log.exception("batcher of %s failed", self._thread.name)
                 self._deliver_all(batch, RuntimeError("the batcher failed"))
+
+    def _take(self, max_rows: int) -> tuple[list[_Pending], int]:
+        """The oldest requests that fit in ``max_rows`` (at least one). Called under the lock."""
+        pending = self._pending
+        rows, n = pending[0].rows, 1
+        while n < len(pending) and rows + pending[n].rows <= max_rows:
+            rows += pending[n].rows
+            n += 1
+        batch = pending[:n]
+        del pending[:n]
+        self._pending_rows -= rows
+        return batch, rows
 
     def _run_alone(self, item: _Pending) -> list[np.ndarray] | BaseException:
         try:
