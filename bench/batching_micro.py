@@ -59,7 +59,7 @@ async def _measure(label: str, session, x: np.ndarray, concurrency: int, seconds
                 feeds, offsets = concat_feeds([f for f, _ in batch])
                 for (_, fut), out in zip(batch, split_outputs(run(feeds), offsets), strict=True):
                     fut.set_result(out)
-                counters.batch(len(batch), 1, len(batch), 0, 0)
+                counters.batch(len(batch), 1, 0, 0)
 
         async def score(feeds):
             fut = loop.create_future()

@@ -242,7 +242,6 @@ class Batcher:
         started: int,
         finished: int,
     ) -> None:
-        delivered = 0
         queue_ns = 0
         for item, result in zip(batch, results, strict=True):
             future = item.future
@@ -252,8 +251,7 @@ class Batcher:
                 future.set_exception(result)
             else:
                 future.set_result(result)
-                delivered += 1
                 queue_ns += max(0, started - item.queued_ns)
         c = self._counters
         if c is not None and runs:
-            c.batch(rows, runs, delivered, queue_ns, finished - started)
+            c.batch(rows, runs, queue_ns, finished - started)

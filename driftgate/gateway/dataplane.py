@@ -115,7 +115,9 @@ class DataPlane:
         try:
             batcher = lv.batcher
             if batcher is not None:
-                return await batcher.submit(feeds, rows)
+                outputs = await batcher.submit(feeds, rows)
+                lv.counters.batched_requests += 1  # with the success infer counts next, no await between
+                return outputs
             if rows <= self._inline_max_rows:
                 return lv.run(feeds)
             return await asyncio.get_running_loop().run_in_executor(None, lv.run, feeds)

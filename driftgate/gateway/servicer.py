@@ -134,7 +134,7 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                 # Triton's clients (perf_analyzer) require success, queue and the three compute
                 # phases to carry the same count. driftgate times the request as a whole and the
                 # session run; decoding, routing and encoding are reported as compute_input. Only
-                # the adaptive batcher queues: its wait (first queued to batch start) is the queue
+                # the adaptive batcher queues: each request's wait for its batch's run is the queue
                 # phase, taken out of compute_infer. execution_count counts session runs (one per
                 # batch), inference_count rows, as Triton's do.
                 ok = c.requests - c.failures

@@ -38,8 +38,8 @@ class VersionCounters:
     shadow_dropped: int = 0
     shadow_agree: int = 0
     shadow_abs_diff_sum: float = 0.0
-    # adaptive batching (driftgate.gateway.batcher): session runs, the requests they answered,
-    # the time those requests queued, and the rows per run
+    # adaptive batching (driftgate.gateway.batcher): session runs, the requests they answered
+    # (counted by DataPlane.score), the time those requests queued, and the rows per run
     batch_runs: int = 0
     batched_requests: int = 0
     queue_ns: int = 0
@@ -66,11 +66,11 @@ class VersionCounters:
         self.fail_ns += total_ns
         self.buckets[bisect.bisect_left(_BOUNDS_NS, total_ns)] += 1
 
-    def batch(self, rows: int, runs: int, delivered: int, queue_ns: int, compute_ns: int) -> None:
+    def batch(self, rows: int, runs: int, queue_ns: int, compute_ns: int) -> None:
         """One batch of the adaptive batcher: ``runs`` session runs (1, or more when a failed
-        batch was rerun request by request) answered ``delivered`` requests."""
+        batch was rerun request by request). ``batched_requests`` is counted by each request as
+        it succeeds (DataPlane.score), so ``executions`` never runs ahead of ``requests``."""
         self.batch_runs += runs
-        self.batched_requests += delivered
         self.queue_ns += queue_ns
         self.batch_compute_ns += compute_ns
         self.batch_rows_sum += rows

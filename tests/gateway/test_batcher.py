@@ -101,7 +101,8 @@ async def test_concurrent_requests_share_runs_and_get_their_own_rows() -> None:
             np.testing.assert_array_equal(out[1], r["x"][:, 0])
         assert session.runs == [8, 8]
         assert session.threads == {"batcher-t"}
-        assert (counters.batch_runs, counters.batched_requests, counters.batch_rows_sum) == (2, 16, 16)
+        assert (counters.batch_runs, counters.batch_rows_sum) == (2, 16)
+        assert counters.queue_ns > 0
         assert counters.batch_buckets[3] == 2  # the bucket of 8 rows
     finally:
         batcher.stop()
@@ -121,7 +122,7 @@ async def test_a_bad_request_fails_alone() -> None:
             assert not isinstance(out, BaseException)
             np.testing.assert_array_equal(out[0], _feeds([values[i]])["x"] * 3.0)
         assert session.runs == [4, 1, 1, 1, 1]  # the failed batch, then each request alone
-        assert (counters.batch_runs, counters.batched_requests) == (5, 3)
+        assert counters.batch_runs == 5
     finally:
         batcher.stop()
 
@@ -169,6 +170,6 @@ async def test_a_cancelled_request_is_skipped_and_others_are_answered() -> None:
         futures[0].cancel()
         results = await asyncio.gather(*futures[1:])
         assert [float(r[0][0, 0]) for r in results] == [3.0, 6.0]
-        assert counters.batched_requests == 2
+        assert counters.batch_runs == 1
     finally:
         batcher.stop()
