@@ -7,6 +7,7 @@
     canary   traffic 95/5 over two versions vs one version
     drift    drift sketches on vs off (two gateways, DRIFTGATE_DRIFT__ENABLED)
     shadow   shadow 20% to a second version vs no shadow
+    batching adaptive batching off vs on for a heavier model (an MLP), with mean batch sizes
 
 Without ``--target`` a scenario starts ``driftgate serve`` in a temporary home (or ``--serve-home``).
 Scenarios that change the registry (swap, canary, shadow) need that home: they call the operator
@@ -402,6 +403,167 @@ def _shadow(ctx: Context) -> dict[str, Any]:
     return summary
 
 
+HEAVY_MODEL = "heavy"
+DEFAULT_BATCHING = ("64:100", "64:0")  # MAX_ROWS:MAX_DELAY_US variants of the batching scenario
+
+
+def heavy_model(
+    rows: int = 5_000, seed: int = 0, hidden: tuple[int, ...] = (512, 512, 512)
+) -> tuple[bytes, np.ndarray]:
+    """A heavier fraud model for batching: an MLP on the demo data (scaler + 30-512-512-512-2),
+    exported with skl2onnx. Its session.run costs ~97 us at batch 1, ~330 us at 16 and ~1,030 us
+    at 64 on the 2-core dev box (bench/batching.md), where the demo gbt costs ~25 and ~330 us at
+    1 and 64: a dense layer reads all its weights for one row or for many, so batching pays."""
+    import warnings
+
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    from driftgate.demo import generate
+
+    data = generate(rows, seed=seed)
+    mlp = MLPClassifier(hidden, max_iter=20, random_state=seed)
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a benchmark model, not a good one
+        clf = make_pipeline(StandardScaler(), mlp).fit(data.X, data.y)
+    onx = convert_sklearn(
+        clf,
+        initial_types=[("transaction", FloatTensorType([None, data.X.shape[1]]))],
+        options={id(mlp): {"zipmap": False}},
+        target_opset=17,
+    )
+    return onx.SerializeToString(), np.ascontiguousarray(data.X[:5000], dtype=np.float32)
+
+
+def _model_stats(target: str, model: str) -> tuple[int, int, int]:
+    """(rows, session runs, successful requests) of every version of ``model``, from ModelStatistics."""
+    import grpc
+
+    from driftgate.proto.inference import grpc_service_pb2 as pb
+    from driftgate.proto.inference import grpc_service_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        reply = pb_grpc.GRPCInferenceServiceStub(channel).ModelStatistics(
+            pb.ModelStatisticsRequest(name=model), timeout=10
+        )
+    stats = list(reply.model_stats)
+    return (
+        sum(s.inference_count for s in stats),
+        sum(s.execution_count for s in stats),
+        sum(s.inference_stats.success.count for s in stats),
+    )
+
+
+def _wait_batching(target: str, model: str, delay_us: int | None, timeout: float = 60) -> None:
+    """Until the gateway's ModelConfig shows the batching setting just made (None: off)."""
+    import grpc
+
+    from driftgate.proto.inference import grpc_service_pb2 as pb
+    from driftgate.proto.inference import grpc_service_pb2_grpc as pb_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        while time.monotonic() < deadline:
+            config = stub.ModelConfig(pb.ModelConfigRequest(name=model), timeout=5).config
+            on = config.HasField("dynamic_batching")
+            if on and config.dynamic_batching.max_queue_delay_microseconds == delay_us:
+                return
+            if delay_us is None and not on:
+                return
+            time.sleep(0.1)
+    raise ScenarioError(f"the gateway at {target} did not apply batching {delay_us} to {model} in {timeout:.0f} s")
+
+
+def _batching(ctx: Context) -> dict[str, Any]:
+    """Batching off vs each --batching MAX:DELAY_US variant on a heavier model, at each concurrency,
+    interleaved round by round; mean batch size from ModelStatistics (rows / session runs)."""
+    target, home, server = ctx.target()
+    if home is None:
+        raise ScenarioError(
+            "batching registers a model and changes its settings: run it without --target, or pass --serve-home"
+        )
+    if ctx.args.onnx:
+        model_path, reference = Path(ctx.args.onnx), None
+    else:
+        onnx_bytes, ref_rows = heavy_model()
+        model_path, reference = ctx.tmp / "heavy-mlp.onnx", ctx.tmp / "heavy-mlp-reference.npy"
+        model_path.write_bytes(onnx_bytes)
+        np.save(reference, ref_rows)
+    name = HEAVY_MODEL
+    ctx.cli(home, "models", "register", name, str(model_path), *(["--reference", str(reference)] if reference else []))
+    wait_model_ready(target, name)
+    variants: list[tuple[str, tuple[int, int] | None]] = [("off", None)]
+    for spec in ctx.args.batching or DEFAULT_BATCHING:
+        rows_text, _, delay_text = spec.partition(":")
+        variants.append((f"on {rows_text} rows {delay_text} us", (int(rows_text), int(delay_text))))
+
+    def switch(setting: tuple[int, int] | None) -> None:
+        if setting is None:
+            ctx.cli(home, "models", "batching", name, "--off")
+            _wait_batching(target, name, None)
+        else:
+            ctx.cli(home, "models", "batching", name, "--max-batch", str(setting[0]), "--max-delay-us", str(setting[1]))
+            _wait_batching(target, name, setting[1])
+
+    table: list[dict[str, Any]] = []
+
+    def mean_rps(ms: list[tuple[Measurement, float]]) -> float:
+        return _mean([m.report.throughput_rps for m, _ in ms])
+
+    try:
+        for load in ctx.loads([16, 64]):
+            runs: dict[str, list[tuple[Measurement, float]]] = {label: [] for label, _ in variants}
+            for _ in range(max(1, ctx.args.rounds)):
+                for label, setting in variants:
+                    switch(setting)
+                    rows0, execs0, _ = _model_stats(target, name)
+                    m = ctx.measure(label, target, server, model=name, **load)
+                    rows1, execs1, _ = _model_stats(target, name)
+                    mean_batch = (rows1 - rows0) / max(1, execs1 - execs0)
+                    ctx.console.print(f"    mean batch {mean_batch:.2f} rows ({execs1 - execs0} session runs)")
+                    runs[label].append((m, mean_batch))
+            for label, ms in runs.items():
+                rps = [m.report.throughput_rps for m, _ in ms]
+                table.append(
+                    {
+                        "variant": label,
+                        "load": _load_name(ms[0][0].report.settings),
+                        "throughput_rps": sorted(rps),
+                        "p50_us": sorted(m.report.latency_us.get("p50", 0) for m, _ in ms),
+                        "p99_us": sorted(m.report.latency_us.get("p99", 0) for m, _ in ms),
+                        "mean_batch_rows": sorted(round(b, 2) for _, b in ms),
+                        "errors": sum(m.report.error_count for m, _ in ms),
+                        "server_cpu_us_per_request": [m.server_cpu_us_per_request for m, _ in ms],
+                        "throughput_vs_off": round(mean_rps(ms) / mean_rps(runs["off"]), 3),
+                    }
+                )
+    finally:
+        switch(None)
+    from rich.table import Table
+
+    t = Table(title=f"adaptive batching on {name} (ranges over {max(1, ctx.args.rounds)} rounds)")
+    for col in ("variant", "load", "req/s", "p50 ms", "p99 ms", "mean batch", "errors", "vs off", "server CPU us/req"):
+        t.add_column(col, justify="left" if col == "variant" else "right")
+    for row in table:
+        t.add_row(
+            row["variant"], row["load"],
+            "-".join(f"{v:,.0f}" for v in (row["throughput_rps"][0], row["throughput_rps"][-1])),
+            "-".join(_ms(v) for v in (row["p50_us"][0], row["p50_us"][-1])),
+            "-".join(_ms(v) for v in (row["p99_us"][0], row["p99_us"][-1])),
+            "-".join(f"{v:.1f}" for v in (row["mean_batch_rows"][0], row["mean_batch_rows"][-1])),
+            str(row["errors"]), f"{row['throughput_vs_off']:.2f}",
+            ", ".join("-" if v is None else f"{v:.0f}" for v in row["server_cpu_us_per_request"]),
+        )  # fmt: skip
+    ctx.console.print(t)
+    return {"model": str(model_path), "variants": [label for label, _ in variants], "table": table}
+
+
 SCENARIOS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "steady": _steady,
     "sweep": _sweep,
@@ -410,6 +572,7 @@ SCENARIOS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "canary": _canary,
     "drift": _drift,
     "shadow": _shadow,
+    "batching": _batching,
 }
 
 

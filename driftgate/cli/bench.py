@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ["register"]
 
-SCENARIOS = ("steady", "sweep", "compare", "swap", "canary", "drift", "shadow")
+SCENARIOS = ("steady", "sweep", "compare", "swap", "canary", "drift", "shadow", "batching")
 
 
 def _duration(text: str) -> float:
@@ -47,6 +47,13 @@ def _float_list(text: str) -> list[float]:
     if not values or min(values) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: rates must be positive, e.g. 2000 or 500,1000,2000")
     return values
+
+
+def _batching_spec(text: str) -> str:
+    rows, sep, delay = text.partition(":")
+    if not sep or not rows.isdigit() or not delay.isdigit() or int(rows) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: use MAX_ROWS:MAX_DELAY_US, e.g. 32:200")
+    return text
 
 
 def _add_load_options(p: argparse.ArgumentParser, *, loop_options: bool = True) -> None:
@@ -103,6 +110,10 @@ def register(subparsers: Any) -> None:
     s.add_argument("--onnx", help="model for the bare+score server (default: trained on the demo data)")
     s.add_argument("--serve-home", help="use this driftgate home instead of a temporary one")
     s.add_argument("--rounds", type=int, default=2, help="A/B alternations per comparison")
+    s.add_argument(
+        "--batching", action="append", default=None, type=_batching_spec, metavar="MAX_ROWS:MAX_DELAY_US",
+        help="batching scenario: a setting to compare with batching off (repeatable; default 64:100 and 64:0)",
+    )
     s.add_argument("--out", default="bench/results", help="folder for the JSON and PNG results")
     s.set_defaults(func=_scenario, target=None)
 

@@ -1,4 +1,4 @@
-"""``driftgate models``: register, list, show and retire model versions."""
+"""``driftgate models``: register, list, show and retire model versions; adaptive batching."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ __all__ = ["register"]
 
 REGISTER_TIMEOUT_S = 600.0  # validation and profiling of a large model take a while
 CALL_TIMEOUT_S = 30.0
+_UINT32_MAX = 2**32 - 1
+DEFAULT_MAX_DELAY_US = 100  # Triton's own examples start at 100 us
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -141,8 +143,53 @@ def _show(args: argparse.Namespace) -> int:
     s = model.settings
     out.print(
         f"settings: max_batch_size={s.max_batch_size} psi_moderate={s.psi_moderate:g} psi_major={s.psi_major:g} "
-        f"min_window_rows={s.min_window_rows} alert_windows={s.alert_windows}"
+        f"min_window_rows={s.min_window_rows} alert_windows={s.alert_windows} batching={_batching_text(s.batching)}",
+        soft_wrap=True,
     )
+    return 0
+
+
+def _batching_text(b: Any) -> str:
+    if not b.enabled:
+        return "off"
+    return f"on(max_batch={b.max_batch_rows},max_delay_us={b.max_queue_delay_us})"
+
+
+def _batching(args: argparse.Namespace) -> int:
+    from driftgate.cli._client import CliError, actor, connect, print_json
+    from driftgate.proto.v1 import control_pb2 as pb
+
+    change = args.off or args.max_batch is not None or args.max_delay_us is not None
+    if args.off and (args.max_batch is not None or args.max_delay_us is not None):
+        raise CliError("--off takes no --max-batch or --max-delay-us")
+    with connect(args) as stub:
+        if not change:
+            model = stub.GetModel(pb.GetModelRequest(name=args.name), timeout=CALL_TIMEOUT_S)
+        else:
+            if args.off:
+                batching = pb.BatchingSettings(enabled=False)
+            else:
+                if args.max_batch is None:
+                    raise CliError("--max-batch is required to turn batching on (e.g. --max-batch 32)")
+                if args.max_batch < 2:
+                    raise CliError(f"--max-batch must be at least 2, got {args.max_batch} (use --off to stop batching)")
+                delay = args.max_delay_us if args.max_delay_us is not None else DEFAULT_MAX_DELAY_US
+                if delay < 0:
+                    raise CliError(f"--max-delay-us must be 0 or more microseconds, got {delay}")
+                if max(delay, args.max_batch) > _UINT32_MAX:
+                    raise CliError("--max-batch and --max-delay-us must fit in 32 bits; the registry accepts far less")
+                batching = pb.BatchingSettings(enabled=True, max_batch_rows=args.max_batch, max_queue_delay_us=delay)
+            model = stub.UpdateModelSettings(
+                pb.UpdateModelSettingsRequest(
+                    model=args.name, settings=pb.ModelSettings(batching=batching), actor=actor()
+                ),
+                timeout=CALL_TIMEOUT_S,
+            )
+    b = model.settings.batching
+    if args.json:
+        print_json(b)
+    else:
+        print(f"{model.name}: batching {_batching_text(b)}", flush=True)
     return 0
 
 
@@ -191,6 +238,22 @@ def register(sub: Any) -> None:
     sh.add_argument("name")
     sh.add_argument("--json", action="store_true")
     sh.set_defaults(func=command(_show))
+
+    b = msub.add_parser(
+        "batching",
+        help="adaptive batching on the gateways: show it, set it (--max-batch, --max-delay-us) or --off",
+        description="Concurrent requests to the model queue for at most --max-delay-us microseconds (from the "
+        "first one queued) or until --max-batch rows, then run as one session call (Triton's dynamic batcher). "
+        "Without options: show the current setting.",
+    )
+    b.add_argument("name")
+    b.add_argument("--max-batch", type=int, default=None, metavar="ROWS",
+                   help="rows a batch may hold (2 .. the model's max_batch_size)")
+    b.add_argument("--max-delay-us", type=int, default=None, metavar="US",
+                   help=f"longest wait after the first queued request (default {DEFAULT_MAX_DELAY_US})")
+    b.add_argument("--off", action="store_true", help="turn batching off")
+    b.add_argument("--json", action="store_true", help="print the BatchingSettings as JSON")
+    b.set_defaults(func=command(_batching))
 
     rt = msub.add_parser("retire", help="retire a version: it leaves traffic and the gateways")
     rt.add_argument("name")

@@ -108,10 +108,16 @@ class DataPlane:
     # -- scoring -------------------------------------------------------------------------------
 
     async def score(self, lv: LoadedVersion, feeds: dict[str, np.ndarray], rows: int) -> list[np.ndarray]:
-        """Run the session: inline for small batches (a thread hop costs more than the run), in the
-        default executor for large ones (onnxruntime releases the GIL)."""
+        """Run the session: through the version's adaptive batcher when the model's batching is
+        on; else inline for small batches (a thread hop costs more than the run), in the default
+        executor for large ones (onnxruntime releases the GIL)."""
         lv.enter()
         try:
+            batcher = lv.batcher
+            if batcher is not None:
+                outputs = await batcher.submit(feeds, rows)
+                lv.counters.batched_requests += 1  # with the success infer counts next, no await between
+                return outputs
             if rows <= self._inline_max_rows:
                 return lv.run(feeds)
             return await asyncio.get_running_loop().run_in_executor(None, lv.run, feeds)

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from driftgate.gateway.stats import LATENCY_BUCKET_BOUNDS_US, VersionCounters
+from driftgate.gateway.stats import BATCH_ROWS_BOUNDS, LATENCY_BUCKET_BOUNDS_US, VersionCounters
 
 __all__ = ["GatewayMetrics", "RequestCountersCollector"]
 
@@ -39,23 +39,38 @@ class RequestCountersCollector(Collector):
         rows = CounterMetricFamily("driftgate_rows", "Rows scored", labels=labels)
         latency = HistogramMetricFamily("driftgate_request_latency_seconds",
                                         "Time from routing to a scored, observed response", labels=labels)
+        batch_rows = HistogramMetricFamily("driftgate_batch_rows",
+                                           "Rows per session run of the adaptive batcher (batching on)",
+                                           labels=labels)
+        batch_queue = CounterMetricFamily("driftgate_batch_queue_seconds",
+                                          "Time requests waited in the adaptive batcher's queue", labels=labels)
         bounds = [str(b / 1e6) for b in LATENCY_BUCKET_BOUNDS_US] + ["+Inf"]
+        row_bounds = [str(b) for b in BATCH_ROWS_BOUNDS] + ["+Inf"]
         for (model, version), c in sorted(self._counters(), key=lambda item: item[0]):
             values = [model, str(version)]
             requests.add_metric(values, c.requests)
             failures.add_metric(values, c.failures)
             rows.add_metric(values, c.rows)
-            cumulative, running = [], 0
-            for bound, count in zip(bounds, c.buckets, strict=True):
-                running += count
-                cumulative.append((bound, running))
-            latency.add_metric(values, cumulative, (c.success_ns + c.fail_ns) / 1e9)
+            latency.add_metric(values, _cumulative(bounds, c.buckets), (c.success_ns + c.fail_ns) / 1e9)
+            if c.batch_runs:
+                batch_rows.add_metric(values, _cumulative(row_bounds, c.batch_buckets), c.batch_rows_sum)
+                batch_queue.add_metric(values, c.queue_ns / 1e9)
         yield requests
         yield failures
         yield rows
         yield latency
+        yield batch_rows
+        yield batch_queue
         yield GaugeMetricFamily("driftgate_in_flight_requests", "Inference requests in progress",
                                 value=self._in_flight())
+
+
+def _cumulative(bounds: list[str], counts: list[int]) -> list[tuple[str, float]]:
+    out, running = [], 0
+    for bound, count in zip(bounds, counts, strict=True):
+        running += count
+        out.append((bound, float(running)))
+    return out
 
 
 class GatewayMetrics:

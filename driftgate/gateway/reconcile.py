@@ -18,6 +18,7 @@ from pathlib import Path
 
 from driftgate.errors import DriftgateError, ModelLoadError
 from driftgate.gateway.artifacts import ArtifactCache
+from driftgate.gateway.batcher import BatchConfig, Batcher
 from driftgate.gateway.dataplane import DataPlane, ServedModel
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.routing import RouteTable
@@ -169,6 +170,35 @@ class Reconciler:
             log.warning("model %s: no weighted version is READY here; serving the newest READY one", dm.name)
         return RouteTable.build({max(ready): 1}, shadows)
 
+    def _batching(self, dm: pb.DeployedModel, ready: dict[int, LoadedVersion]) -> None:
+        """Start, retune or stop each READY version's batcher to match the model's settings.
+
+        Runs on the event loop, like every submit, so a request sees a version's batcher or
+        None, never one half set up. A batcher that is turned off keeps answering what it holds
+        (stop() queues behind them); requests after this call score directly again."""
+        b = dm.settings.batching
+        max_batch = dm.settings.max_batch_size or self._settings.max_batch_size
+        config = BatchConfig(min(b.max_batch_rows, max_batch), b.max_queue_delay_us) if b.enabled else None
+        if config is not None and config.max_rows < 2:
+            log.warning("model %s: batching asks for %d rows a batch; serving unbatched", dm.name, config.max_rows)
+            config = None
+        loop = asyncio.get_running_loop()
+        for lv in ready.values():
+            current = lv.batcher
+            if config is None:
+                if current is not None:
+                    lv.batcher = None
+                    current.stop()
+                    log.info("model %s version %s: batching off", lv.model, lv.version)
+            elif current is None:
+                lv.batcher = Batcher(f"{lv.model}-v{lv.version}", lv.run, config, loop, lv.counters)
+                log.info("model %s version %s: batching on (max %d rows, %d us)",
+                         lv.model, lv.version, config.max_rows, config.max_delay_us)
+            elif current.config != config:
+                current.configure(config)
+                log.info("model %s version %s: batching now max %d rows, %d us",
+                         lv.model, lv.version, config.max_rows, config.max_delay_us)
+
     def _served(self, dm: pb.DeployedModel, ready: dict[int, LoadedVersion]) -> ServedModel:
         if ready:
             signature = ready[max(ready)].signature
@@ -214,6 +244,7 @@ class Reconciler:
                     self._metrics.loads.labels(name, str(number), "failed").inc()
                     continue
                 ready[number] = lv
+                self._batching(dm, {number: lv})  # before any route table can name it
                 self.states[(name, number)] = VersionState("READY", load_seconds=lv.load_seconds, sha256=lv.sha256)
                 self._metrics.loads.labels(name, str(number), "ok").inc()
                 self._metrics.load_seconds.labels(name).observe(lv.load_seconds)
@@ -224,6 +255,7 @@ class Reconciler:
             for key in [k for k in self.states if k[0] == name and k[1] not in wanted and k[1] not in ready]:
                 if self.states[key].state != "DRAINING":
                     del self.states[key]
+            self._batching(dm, ready)
             self._publish(self._served(dm, ready), name)
         await self._drain(gone)
 

@@ -106,6 +106,12 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             config.input.add(name=s.name, data_type=_CONFIG_TYPE[s.datatype], dims=s.shape[1:])
         for s in model.signature.outputs:
             config.output.add(name=s.name, data_type=_CONFIG_TYPE[s.datatype], dims=s.shape[1:])
+        lv = model.ready.get(int(request.version)) if request.version else (
+            model.ready[max(model.ready)] if model.ready else None)
+        batcher = lv.batcher if lv is not None else None
+        if batcher is not None:  # the reconciler tunes every version of a model alike
+            config.dynamic_batching.max_queue_delay_microseconds = batcher.config.max_delay_us
+            config.dynamic_batching.preferred_batch_size.append(batcher.config.max_rows)
         config.instance_group.add(name=model.name, count=1, kind=mc.ModelInstanceGroup.KIND_CPU)
         config.model_transaction_policy.decoupled = False
         return pb.ModelConfigResponse(config=config)
@@ -123,19 +129,21 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                 c = model.ready[v].counters
                 s = response.model_stats.add(
                     name=name, version=str(v), last_inference=c.last_inference_ms,
-                    inference_count=c.rows, execution_count=c.requests - c.failures,
+                    inference_count=c.rows, execution_count=c.executions,
                 )
                 # Triton's clients (perf_analyzer) require success, queue and the three compute
                 # phases to carry the same count. driftgate times the request as a whole and the
-                # session run; decoding, routing and encoding are reported as compute_input, and
-                # nothing queues (requests score inline or in the executor at once).
+                # session run; decoding, routing and encoding are reported as compute_input. Only
+                # the adaptive batcher queues: each request's wait for its batch's run is the queue
+                # phase, taken out of compute_infer. execution_count counts session runs (one per
+                # batch), inference_count rows, as Triton's do.
                 ok = c.requests - c.failures
                 st = s.inference_stats
                 st.success.count, st.success.ns = ok, c.success_ns
                 st.fail.count, st.fail.ns = c.failures, c.fail_ns
-                st.queue.count, st.queue.ns = ok, 0
+                st.queue.count, st.queue.ns = ok, c.queue_ns
                 st.compute_input.count, st.compute_input.ns = ok, max(0, c.success_ns - c.compute_ns)
-                st.compute_infer.count, st.compute_infer.ns = ok, c.compute_ns
+                st.compute_infer.count, st.compute_infer.ns = ok, max(0, c.compute_ns - c.queue_ns)
                 st.compute_output.count, st.compute_output.ns = ok, 0
         return response
 

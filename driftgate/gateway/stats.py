@@ -11,7 +11,7 @@ import bisect
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["LATENCY_BUCKET_BOUNDS_US", "VersionCounters"]
+__all__ = ["BATCH_ROWS_BOUNDS", "LATENCY_BUCKET_BOUNDS_US", "VersionCounters"]
 
 # Upper bounds (microseconds) of the latency buckets; one more bucket counts everything above.
 LATENCY_BUCKET_BOUNDS_US: tuple[int, ...] = (
@@ -19,6 +19,9 @@ LATENCY_BUCKET_BOUNDS_US: tuple[int, ...] = (
     250_000, 1_000_000,
 )
 _BOUNDS_NS = tuple(b * 1000 for b in LATENCY_BUCKET_BOUNDS_US)
+
+# Upper bounds (rows) of the batch-size buckets of the adaptive batcher's session runs.
+BATCH_ROWS_BOUNDS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 @dataclass(slots=True)
@@ -35,6 +38,19 @@ class VersionCounters:
     shadow_dropped: int = 0
     shadow_agree: int = 0
     shadow_abs_diff_sum: float = 0.0
+    # adaptive batching (driftgate.gateway.batcher): session runs, the requests they answered
+    # (counted by DataPlane.score), the time those requests queued, and the rows per run
+    batch_runs: int = 0
+    batched_requests: int = 0
+    queue_ns: int = 0
+    batch_compute_ns: int = 0
+    batch_rows_sum: int = 0
+    batch_buckets: list[int] = field(default_factory=lambda: [0] * (len(BATCH_ROWS_BOUNDS) + 1))
+
+    @property
+    def executions(self) -> int:
+        """Session runs that answered requests: one per unbatched success, one per batch."""
+        return self.requests - self.failures - self.batched_requests + self.batch_runs
 
     def success(self, rows: int, total_ns: int, compute_ns: int, now: float | None = None) -> None:
         """One scored request; ``now`` is the unix time the caller read already, if any."""
@@ -50,3 +66,13 @@ class VersionCounters:
         self.failures += 1
         self.fail_ns += total_ns
         self.buckets[bisect.bisect_left(_BOUNDS_NS, total_ns)] += 1
+
+    def batch(self, rows: int, runs: int, queue_ns: int, compute_ns: int) -> None:
+        """One batch of the adaptive batcher: ``runs`` session runs (1, or more when a failed
+        batch was rerun request by request). ``batched_requests`` is counted by each request as
+        it succeeds (DataPlane.score), so ``executions`` never runs ahead of ``requests``."""
+        self.batch_runs += runs
+        self.queue_ns += queue_ns
+        self.batch_compute_ns += compute_ns
+        self.batch_rows_sum += rows
+        self.batch_buckets[bisect.bisect_left(BATCH_ROWS_BOUNDS, rows)] += 1

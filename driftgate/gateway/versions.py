@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from driftgate.errors import ModelLoadError
+from driftgate.gateway.batcher import Batcher
 from driftgate.gateway.stats import VersionCounters
 from driftgate.signature import Signature, TensorSpec, numpy_dtype, signature_from_onnx
 
@@ -72,6 +73,7 @@ class LoadedVersion:
     drift_input: str | None = None  # the input whose rows the sketch bins
     in_flight: int = 0
     draining: bool = False
+    batcher: Batcher | None = None  # set by the reconciler when the model's batching is on
     _idle: asyncio.Event = field(default_factory=asyncio.Event)  # set when draining ends with none in flight
     _run: Any = None  # the session's run, bound once (see bind_run)
     version_str: str = field(init=False, default="")  # as responses carry it
@@ -116,6 +118,11 @@ class LoadedVersion:
             return False
 
     def release(self) -> None:
+        """Drop the session (after draining); the batcher thread, if any, ends once it has
+        answered what it still holds."""
+        batcher, self.batcher = self.batcher, None
+        if batcher is not None:
+            batcher.stop()
         self.session = None
         self._run = None
         self.sketch = None

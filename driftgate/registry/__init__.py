@@ -10,6 +10,7 @@ from driftgate.registry.catalogue import Catalogue
 from driftgate.registry.db import Database
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.records import (
+    BatchingSettings,
     DesiredConfig,
     EventRecord,
     GatewayStatus,
@@ -23,6 +24,7 @@ from driftgate.registry.server import RegistryServer
 
 __all__ = [
     "ArtifactStore",
+    "BatchingSettings",
     "Catalogue",
     "Database",
     "DesiredConfig",

@@ -37,9 +37,11 @@ from driftgate.registry.db import Database, bump_generation, current_generation
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.records import (
     ACTIVE,
+    MAX_QUEUE_DELAY_US,
     REJECTED,
     RETIRED,
     ROLLED_BACK,
+    BatchingSettings,
     DesiredConfig,
     EventRecord,
     ModelRecord,
@@ -74,8 +76,8 @@ def _check_name(name: str) -> None:
         )
 
 
-def _settings_from_json(text: str) -> ModelSettings:
-    d = json.loads(text)
+def _settings_from_dict(d: Mapping[str, Any]) -> ModelSettings:
+    b = d.get("batching") or {}  # absent in rows written before batching existed: off
     return ModelSettings(
         max_batch_size=int(d["max_batch_size"]),
         psi_moderate=float(d["psi_moderate"]),
@@ -83,7 +85,35 @@ def _settings_from_json(text: str) -> ModelSettings:
         min_window_rows=int(d["min_window_rows"]),
         alert_windows=int(d["alert_windows"]),
         feature_names=tuple(d.get("feature_names", ())),
+        batching=BatchingSettings(
+            enabled=bool(b.get("enabled", False)),
+            max_batch_rows=int(b.get("max_batch_rows", 0)),
+            max_queue_delay_us=int(b.get("max_queue_delay_us", 0)),
+        ),
     )
+
+
+def _settings_from_json(text: str) -> ModelSettings:
+    return _settings_from_dict(json.loads(text))
+
+
+def _check_batching(b: BatchingSettings, max_batch_size: int) -> None:
+    """Refuse a batching setting the gateways could not honour, saying what would work."""
+    if not b.enabled:
+        return
+    if b.max_batch_rows < 2:
+        raise InvalidRequest(
+            f"batching needs max batch rows of at least 2 (got {b.max_batch_rows}); to stop batching, turn it off"
+        )
+    if b.max_batch_rows > max_batch_size:
+        raise InvalidRequest(
+            f"max batch rows {b.max_batch_rows} is above the model's max_batch_size {max_batch_size};"
+            f" use at most {max_batch_size} (or raise max_batch_size first)"
+        )
+    if not 0 <= b.max_queue_delay_us <= MAX_QUEUE_DELAY_US:
+        raise InvalidRequest(
+            f"max queue delay must be between 0 and {MAX_QUEUE_DELAY_US} microseconds, got {b.max_queue_delay_us}"
+        )
 
 
 def _settings_to_json(s: ModelSettings) -> str:
@@ -262,7 +292,7 @@ class Catalogue:
                     )
                 )
             elif settings is not None and not settings.feature_names and req.feature_names:
-                settings = ModelSettings(**{**_asdict(settings), "feature_names": validated.feature_names})
+                settings = _settings_from_dict({**_asdict(settings), "feature_names": validated.feature_names})
                 conn.execute(
                     update(t.models).where(t.models.c.name == req.model).values(settings=_settings_to_json(settings))
                 )
@@ -384,15 +414,21 @@ class Catalogue:
             row = self._model_row(conn, model)
             old = _settings_from_json(row.settings)
             merged = _asdict(old)
+            batching = old.batching
             for key, value in changes.items():
                 if key not in merged:
                     raise InvalidRequest(f"unknown model setting {key!r}")
-                if value:
+                if key == "batching":
+                    if value is not None:  # present: replaces the whole setting
+                        batching = value if isinstance(value, BatchingSettings) else BatchingSettings(**value)
+                elif value:
                     merged[key] = tuple(value) if key == "feature_names" else value
             merged["feature_names"] = tuple(merged["feature_names"])
+            merged["batching"] = batching
             new = ModelSettings(**merged)
             if new.max_batch_size < 1 or new.min_window_rows < 1 or new.alert_windows < 1:
                 raise InvalidRequest("max_batch_size, min_window_rows and alert_windows must be at least 1")
+            _check_batching(new.batching, new.max_batch_size)
             if not (0 < new.psi_moderate <= new.psi_major) or not math.isfinite(new.psi_major):
                 raise InvalidRequest(
                     f"thresholds need 0 < psi_moderate <= psi_major; got {new.psi_moderate} and {new.psi_major}"
@@ -415,7 +451,8 @@ class Catalogue:
                 model,
                 0,
                 actor,
-                f"updated {model}'s settings",
+                f"updated {model}'s settings"
+                + (f"; batching {new.batching.describe()}" if new.batching != old.batching else ""),
                 {"old": _asdict(old), "new": _asdict(new)},
             )
             generation = bump_generation(conn)
@@ -608,4 +645,9 @@ def _asdict(s: ModelSettings) -> dict[str, Any]:
         "min_window_rows": s.min_window_rows,
         "alert_windows": s.alert_windows,
         "feature_names": list(s.feature_names),
+        "batching": {
+            "enabled": s.batching.enabled,
+            "max_batch_rows": s.batching.max_batch_rows,
+            "max_queue_delay_us": s.batching.max_queue_delay_us,
+        },
     }

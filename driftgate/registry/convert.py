@@ -14,6 +14,7 @@ from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.registry.gateways import applied_traffic
 from driftgate.registry.observe import VersionDriftReport
 from driftgate.registry.records import (
+    BatchingSettings,
     DesiredConfig,
     EventRecord,
     GatewayStatus,
@@ -82,11 +83,18 @@ def settings_pb(s: ModelSettings) -> pb.ModelSettings:
         min_window_rows=s.min_window_rows,
         alert_windows=s.alert_windows,
         feature_names=list(s.feature_names),
+        batching=pb.BatchingSettings(
+            enabled=s.batching.enabled,
+            max_batch_rows=s.batching.max_batch_rows,
+            max_queue_delay_us=s.batching.max_queue_delay_us,
+        ),
     )
 
 
 def settings_changes(s: pb.ModelSettings) -> dict[str, Any]:
-    return {
+    """The changes an UpdateModelSettings asks for: zero scalars keep their value; the batching
+    message replaces the whole setting when present (so "off" and a zero delay can be said)."""
+    changes: dict[str, Any] = {
         "max_batch_size": s.max_batch_size,
         "psi_moderate": s.psi_moderate,
         "psi_major": s.psi_major,
@@ -94,6 +102,10 @@ def settings_changes(s: pb.ModelSettings) -> dict[str, Any]:
         "alert_windows": s.alert_windows,
         "feature_names": tuple(s.feature_names),
     }
+    if s.HasField("batching"):
+        b = s.batching
+        changes["batching"] = BatchingSettings(b.enabled, b.max_batch_rows, b.max_queue_delay_us)
+    return changes
 
 
 def version_pb(v: VersionRecord, gateways: Iterable[GatewayStatus] = ()) -> pb.VersionInfo:

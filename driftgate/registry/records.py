@@ -14,9 +14,11 @@ from driftgate.signature import Signature
 
 __all__ = [
     "ACTIVE",
+    "MAX_QUEUE_DELAY_US",
     "REJECTED",
     "RETIRED",
     "ROLLED_BACK",
+    "BatchingSettings",
     "DesiredConfig",
     "EventRecord",
     "GatewayStatus",
@@ -36,6 +38,25 @@ REJECTED = "rejected"
 VERSION_STATES = ("active", "retired", "rolled_back", "rejected")
 
 
+# The longest queue delay the registry accepts: a scoring request that waits a second for company
+# is a misconfiguration (Triton's own examples use 100 us to a few ms).
+MAX_QUEUE_DELAY_US = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class BatchingSettings:
+    """Adaptive batching on the gateways (Triton's dynamic batcher): off by default."""
+
+    enabled: bool = False
+    max_batch_rows: int = 0  # rows a batch may hold; 2..max_batch_size when enabled
+    max_queue_delay_us: int = 0  # wait at most this long after the first queued request
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "off"
+        return f"max {self.max_batch_rows} rows, {self.max_queue_delay_us} us"
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
     max_batch_size: int
@@ -44,6 +65,7 @@ class ModelSettings:
     min_window_rows: int
     alert_windows: int
     feature_names: tuple[str, ...] = ()
+    batching: BatchingSettings = field(default_factory=BatchingSettings)
 
 
 @dataclass(frozen=True, slots=True)

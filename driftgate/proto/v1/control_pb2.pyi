@@ -53,20 +53,32 @@ class ReferenceProfile(_message.Message):
     def __init__(self, features: _Optional[_Iterable[_Union[ColumnProfile, _Mapping]]] = ..., score: _Optional[_Union[ColumnProfile, _Mapping]] = ..., score_output: _Optional[str] = ..., score_column: _Optional[int] = ..., rows: _Optional[int] = ...) -> None: ...
 
 class ModelSettings(_message.Message):
-    __slots__ = ("max_batch_size", "psi_moderate", "psi_major", "min_window_rows", "alert_windows", "feature_names")
+    __slots__ = ("max_batch_size", "psi_moderate", "psi_major", "min_window_rows", "alert_windows", "feature_names", "batching")
     MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     PSI_MODERATE_FIELD_NUMBER: _ClassVar[int]
     PSI_MAJOR_FIELD_NUMBER: _ClassVar[int]
     MIN_WINDOW_ROWS_FIELD_NUMBER: _ClassVar[int]
     ALERT_WINDOWS_FIELD_NUMBER: _ClassVar[int]
     FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    BATCHING_FIELD_NUMBER: _ClassVar[int]
     max_batch_size: int
     psi_moderate: float
     psi_major: float
     min_window_rows: int
     alert_windows: int
     feature_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, max_batch_size: _Optional[int] = ..., psi_moderate: _Optional[float] = ..., psi_major: _Optional[float] = ..., min_window_rows: _Optional[int] = ..., alert_windows: _Optional[int] = ..., feature_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    batching: BatchingSettings
+    def __init__(self, max_batch_size: _Optional[int] = ..., psi_moderate: _Optional[float] = ..., psi_major: _Optional[float] = ..., min_window_rows: _Optional[int] = ..., alert_windows: _Optional[int] = ..., feature_names: _Optional[_Iterable[str]] = ..., batching: _Optional[_Union[BatchingSettings, _Mapping]] = ...) -> None: ...
+
+class BatchingSettings(_message.Message):
+    __slots__ = ("enabled", "max_batch_rows", "max_queue_delay_us")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_ROWS_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_DELAY_US_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    max_batch_rows: int
+    max_queue_delay_us: int
+    def __init__(self, enabled: _Optional[bool] = ..., max_batch_rows: _Optional[int] = ..., max_queue_delay_us: _Optional[int] = ...) -> None: ...
 
 class GatewayVersionState(_message.Message):
     __slots__ = ("gateway_id", "state", "reason", "reported_at")
