@@ -198,8 +198,13 @@ class RegistryLink:
         if log_ is not None:
             pending = log_.take()
             for g in pending.groups:
-                report.scored.add(model=g.model, version=g.version, ids=g.ids, scores=g.scores, at=g.at)
+                report.scored.add(
+                    model=g.model, version=g.version, ids=g.ids, scores_f32=g.scores.astype("<f4").tobytes(),
+                    at_f64=g.at.astype("<f8").tobytes(),
+                )
             report.scored_dropped = log_.dropped
+            report.scored_source = log_.prefix
+            report.scored_upto = pending.mark
             self._scored_mark = pending.mark
         return report
 
