@@ -80,6 +80,11 @@ class RequestLog:
         """Rows held now."""
         return self._rows
 
+    @property
+    def unconfirmed(self) -> bool:
+        """Whether a take() waits for its commit (its report failed, or is in flight)."""
+        return self._unconfirmed is not None
+
     def next_id(self) -> str:
         return f"{self.prefix}{next(self._counter)}"
 

@@ -139,3 +139,68 @@ def test_report_carries_packed_rows_the_registry_keeps_once(tmp_path) -> None:  
         store.ingest(report.gateway_id, batches, report.scored_dropped, report.scored_source, report.scored_upto)
     assert store.scored_counts("m", 0.0) == {1: 1, 2: 2}
     db.dispose()
+
+
+def test_scored_rows_go_every_scored_interval_or_sooner_when_needed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from driftgate.gateway.sync import RegistryLink
+
+    log = RequestLog(10, "gw-", clock)
+    plane = SimpleNamespace(models={}, requestlog=log)
+    reconciler = SimpleNamespace(generation=1, states={}, counters=dict)
+    link = RegistryLink(plane, reconciler, gateway_id="gw", registry="127.0.0.1:1", home=tmp_path,  # type: ignore[arg-type]
+                        report_interval_s=1.0, scored_interval_s=0.0)
+    assert link.build_report().scored_upto == 0 and link._scored_mark == 0  # nothing scored yet: mark 0
+    log.commit(0)  # what report_once does after it: the log is free to move on
+    assert not log.unconfirmed
+    link._scored_interval = 3600.0
+
+    def rows(report) -> list[str]:  # type: ignore[no-untyped-def]
+        return [i for s in report.scored for i in s.ids]
+
+    log.record(V("m", 1), "a", np.array([0.1], np.float32))
+    first = link.build_report()
+    assert rows(first) == ["a"] and link._scored_mark == first.scored_upto == 1
+    log.record(V("m", 1), "b", np.array([0.1], np.float32))
+    assert rows(link.build_report()) == ["a"]  # the first was not committed (failed): sent again at once
+    log.commit(1)
+    quiet = link.build_report()
+    assert rows(quiet) == [] and link._scored_mark is None  # not due: nothing to commit after it either
+    assert len(log) == 1
+    for i in range(4):  # five rows of ten: half full, sent before the interval
+        log.record(V("m", 1), f"c{i}", np.array([0.1], np.float32))
+    assert rows(link.build_report()) == ["b", "c0", "c1", "c2", "c3"]
+    log.commit(link._scored_mark)
+    log.record(V("m", 1), "d", np.array([0.1], np.float32))
+    assert rows(link.build_report()) == []
+    assert rows(link.build_report(flush=True)) == ["d"]  # the gateway is stopping
+
+
+def test_report_once_commits_what_its_report_carried(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    from types import SimpleNamespace
+
+    from driftgate.gateway.sync import RegistryLink
+
+    log = RequestLog(10, "gw-", clock)
+    plane = SimpleNamespace(models={}, requestlog=log)
+    reconciler = SimpleNamespace(generation=1, states={}, counters=dict)
+    link = RegistryLink(plane, reconciler, gateway_id="gw", registry="127.0.0.1:1", home=tmp_path,  # type: ignore[arg-type]
+                        report_interval_s=1.0)
+    sent: list[list[str]] = []
+
+    class Stub:
+        async def ReportStatus(self, report, timeout):  # type: ignore[no-untyped-def]
+            sent.append([i for s in report.scored for i in s.ids])
+
+    async def stub() -> Stub:
+        return Stub()
+
+    link._ensure_stub = stub  # type: ignore[method-assign,assignment]
+    assert asyncio.run(link.report_once())  # before anything was scored
+    log.record(V("m", 1), "a", np.array([0.1], np.float32))
+    assert asyncio.run(link.report_once())
+    log.record(V("m", 1), "b", np.array([0.1], np.float32))
+    assert asyncio.run(link.report_once())
+    assert sent == [[], ["a"], ["b"]] and len(log) == 0
