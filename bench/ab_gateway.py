@@ -1,7 +1,9 @@
 """A/B of gateway settings, side by side in one run: one `driftgate gateway` process per variant
 (each with its own environment), against one registry, loaded in turn by Triton's perf_analyzer
 at one concurrency, rounds interleaved. Reports throughput, p50/p99 and the gateway process's CPU
-per request (from /proc), so a setting's cost shows even on a noisy host.
+per request (from /proc), so a setting's cost shows even on a noisy host; and the registry's CPU
+per request over the same window (the registry serves every variant, one at a time, so its CPU
+during a variant's run is that variant's: reports, drift windows, scored rows).
 
     python bench/ab_gateway.py HOME "drift=" "nodrift=DRIFTGATE_DRIFT__ENABLED=false" [--rounds 3]
     python bench/ab_gateway.py HOME "bare=BARE=1" "driftgate="      # the bare server that scores, as a floor
@@ -124,29 +126,36 @@ def main() -> int:
                         time.sleep(0.1)
                     perf(args.pa, address, args.concurrency, 2.0)  # warm-up, discarded
                     before, before_main = cpu_seconds(proc.pid), cpu_seconds(proc.pid, thread=True)
+                    before_registry = cpu_seconds(registry.pid)
                     row = perf(args.pa, address, args.concurrency, args.seconds)
                     row["cpu_us_per_req"] = (cpu_seconds(proc.pid) - before) / row["count"] * 1e6
                     row["loop_cpu_us_per_req"] = (cpu_seconds(proc.pid, thread=True) - before_main) / row["count"] * 1e6
+                    row["registry_cpu_us_per_req"] = (
+                        (cpu_seconds(registry.pid) - before_registry) / row["count"] * 1e6
+                    )
                     results[label].append(row)
                     print(f"round {r + 1} {label:12s} {row['rps']:8.0f} req/s  p50 {row['p50_us']:6.0f} us  "
                           f"p99 {row['p99_us']:6.0f} us  cpu {row['cpu_us_per_req']:5.0f} us/req "
-                          f"(event loop thread {row['loop_cpu_us_per_req']:5.0f})", flush=True)
+                          f"(event loop thread {row['loop_cpu_us_per_req']:5.0f})  "
+                          f"registry cpu {row['registry_cpu_us_per_req']:5.1f} us/req", flush=True)
                 finally:
                     proc.terminate()
                     proc.wait(30)
     finally:
         registry.terminate()
         registry.wait(30)
-    print("\nvariant        req/s (min-max)    cpu us/req (min-max)  loop thread us/req  ratio of mean req/s")
+    print("\nvariant        req/s (min-max)    cpu us/req (min-max)  loop thread us/req  registry us/req  "
+          "ratio of mean req/s")
     first = None
     for label, rows in results.items():
         rps = [x["rps"] for x in rows]
         cpu = [x["cpu_us_per_req"] for x in rows]
         loop = [x["loop_cpu_us_per_req"] for x in rows]
+        reg = [x["registry_cpu_us_per_req"] for x in rows]
         mean = sum(rps) / len(rps)
         first = first or mean
         print(f"{label:12s} {min(rps):8.0f}-{max(rps):<8.0f} {min(cpu):6.0f}-{max(cpu):<6.0f}   "
-              f"{min(loop):6.0f}-{max(loop):<6.0f}   {mean / first:.3f}")
+              f"{min(loop):6.0f}-{max(loop):<6.0f}   {min(reg):5.1f}-{max(reg):<5.1f}   {mean / first:.3f}")
     out = ROOT / "bench" / "results" / f"ab-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"argv": sys.argv, "load": os.getloadavg(), "results": results}, indent=1))

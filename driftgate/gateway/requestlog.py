@@ -10,7 +10,9 @@ Bounded by rows: when the buffer holds more than ``capacity`` rows the oldest en
 and ``dropped`` counts their rows (cumulative, reported as ``scored_dropped``). Shipping is two
 steps so that nothing is lost on a failed report: ``take()`` copies what is pending and returns a
 mark; ``commit(mark)`` forgets what that report carried, once the registry accepted it. Entries
-recorded between the two stay.
+recorded between the two stay. Until a mark is committed, ``take()`` returns entries up to that
+same mark only (those of them still held): a report whose reply was lost may have been kept, and
+the registry recognises it by (``prefix``, mark) only when it is sent again with the same mark.
 
 Request ids: the client's ``id``; when it sent none, :meth:`RequestLog.next_id` makes one from a
 prefix unique to this worker and this start (gateway id plus start time) and a counter, so ids are
@@ -72,10 +74,16 @@ class RequestLog:
         self._entries: deque[tuple[str, int, str, np.ndarray, float]] = deque()
         self._rows = 0
         self._appended = 0  # entries ever appended: entry k of the deque has number _appended - len + k
+        self._unconfirmed: int | None = None  # the mark of a take() not committed yet
 
     def __len__(self) -> int:
         """Rows held now."""
         return self._rows
+
+    @property
+    def unconfirmed(self) -> bool:
+        """Whether a take() waits for its commit (its report failed, or is in flight)."""
+        return self._unconfirmed is not None
 
     def next_id(self) -> str:
         return f"{self.prefix}{next(self._counter)}"
@@ -103,8 +111,11 @@ class RequestLog:
 
     def take(self) -> PendingScored:
         """Everything pending, grouped by model version; batch row i of request ``id`` is ``"<id>#<i>"``."""
-        snapshot = list(self._entries)
-        mark = self._appended
+        mark = self._appended if self._unconfirmed is None else self._unconfirmed
+        self._unconfirmed = mark
+        entries = self._entries
+        first = self._appended - len(entries)  # number of the oldest entry still held
+        snapshot = list(itertools.islice(entries, max(0, mark - first)))
         by_version: dict[tuple[str, int], tuple[list[str], list[np.ndarray], list[float]]] = {}
         for model, version, rid, scores, at in snapshot:
             ids, score_parts, times = by_version.setdefault((model, version), ([], [], []))
@@ -134,3 +145,5 @@ class RequestLog:
         first = self._appended - len(entries)  # number of the oldest entry still held
         for _ in range(max(0, min(mark - first, len(entries)))):
             self._rows -= len(entries.popleft()[3])
+        if self._unconfirmed is not None and mark >= self._unconfirmed:
+            self._unconfirmed = None

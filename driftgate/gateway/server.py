@@ -74,6 +74,7 @@ class GatewayServer:
             registry=gs.registry,
             home=home,
             report_interval_s=gs.report_interval_s,
+            scored_interval_s=settings.accuracy.report_interval_s,
         )
         self._warm = asyncio.Event()
         self.servicer = InferenceServicer(self.plane, self.metrics, self.is_ready)
@@ -183,7 +184,7 @@ class GatewayServer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.link.report_once(), 2)
+            await asyncio.wait_for(self.link.report_once(flush=True), 2)  # with the scored rows held
         await self.link.close()
         if self._metrics_http is not None:
             self._metrics_http.shutdown()

@@ -61,6 +61,7 @@ class RegistryLink:
         registry: str,
         home: Path,
         report_interval_s: float,
+        scored_interval_s: float = 0.0,
     ) -> None:
         self._plane = plane
         self._reconciler = reconciler
@@ -72,7 +73,9 @@ class RegistryLink:
         self._stub: control_pb2_grpc.ControlStub | None = None
         self._address: str | None = None
         self._sent_window: dict[tuple[str, int], int] = {}
-        self._scored_mark = 0  # the request log's mark of the report built last
+        self._scored_mark: int | None = None  # the request log's mark of the report built last (None: none)
+        self._scored_interval = scored_interval_s
+        self._scored_next = 0.0  # monotonic time from which a report carries scored rows again
         self.address = ""  # this gateway's own serving address, for reports
         self.started_at = datetime.now(UTC).isoformat()
         self.connected = False
@@ -166,7 +169,18 @@ class RegistryLink:
                 # windows before the current one are final; the current one may still grow
                 self._sent_window[key] = sketch.window_id(time.time())
 
-    def build_report(self) -> pb.GatewayReport:
+    def _scored_due(self, flush: bool) -> bool:
+        log_ = self._plane.requestlog
+        if log_ is None:
+            return False
+        now = time.monotonic()
+        if flush or now >= self._scored_next or log_.unconfirmed or 2 * len(log_) >= log_.capacity:
+            self._scored_next = now + self._scored_interval
+            return True
+        return False
+
+    def build_report(self, flush: bool = False) -> pb.GatewayReport:
+        """The report to send now; scored rows only every ``scored_interval_s`` (or ``flush``)."""
         report = pb.GatewayReport(
             gateway_id=self.gateway_id,
             applied_generation=self._reconciler.generation,
@@ -195,23 +209,32 @@ class RegistryLink:
                     routes.shadows.add(version=version, rate=rate)
         report.drift.extend(self._drift_windows())
         log_ = self._plane.requestlog
+        self._scored_mark = None
         if log_ is not None:
+            report.scored_dropped = log_.dropped
+        if log_ is not None and self._scored_due(flush):
             pending = log_.take()
             for g in pending.groups:
-                report.scored.add(model=g.model, version=g.version, ids=g.ids, scores=g.scores, at=g.at)
+                report.scored.add(
+                    model=g.model, version=g.version, ids=g.ids, scores_f32=g.scores.astype("<f4").tobytes(),
+                    at_f64=g.at.astype("<f8").tobytes(),
+                )
             report.scored_dropped = log_.dropped
+            report.scored_source = log_.prefix
+            report.scored_upto = pending.mark
             self._scored_mark = pending.mark
         return report
 
-    async def report_once(self) -> bool:
+    async def report_once(self, flush: bool = False) -> bool:
+        """Send one report; ``flush``: with every scored row held (the gateway is stopping)."""
         stub = await self._ensure_stub()
         if stub is None:
             return False
         try:
-            report = self.build_report()
+            report = self.build_report(flush)
             mark = self._scored_mark
             await stub.ReportStatus(report, timeout=5)
-            if self._plane.requestlog is not None:
+            if self._plane.requestlog is not None and mark is not None:
                 self._plane.requestlog.commit(mark)  # only now: a failed report loses no scored row
             return True
         except grpc.aio.AioRpcError as exc:

@@ -11,6 +11,9 @@ import asyncio
 import math
 from typing import Any
 
+import numpy as np
+
+from driftgate.errors import InvalidRequest
 from driftgate.grpc_edge import wrap_servicer
 from driftgate.proto.v1 import control_pb2, feedback_pb2, feedback_pb2_grpc
 from driftgate.registry.accuracy import DEFAULT_WINDOW_SECONDS, AccuracyMonitor, ModelAccuracySettings, VersionAccuracy
@@ -31,10 +34,24 @@ class ScoredReports:
 
     def convert(self, report: control_pb2.GatewayReport) -> list[ScoredBatch]:
         """InvalidRequest for a malformed entry (before anything of the report is kept)."""
-        return [ScoredBatch.checked(r.model, r.version, r.ids, r.scores, r.at) for r in report.scored]
+        return [convert_scored(r) for r in report.scored]
 
-    async def ingest(self, gateway_id: str, batches: list[ScoredBatch], dropped: int) -> None:
-        await asyncio.to_thread(self._store.ingest, gateway_id, batches, dropped)
+    async def ingest(
+        self, gateway_id: str, batches: list[ScoredBatch], dropped: int, source: str = "", upto: int = 0
+    ) -> None:
+        await asyncio.to_thread(self._store.ingest, gateway_id, batches, dropped, source, upto)
+
+
+def convert_scored(r: control_pb2.ScoredRecords) -> ScoredBatch:
+    """One ScoredRecords entry: the packed scores and times, or the repeated fields of an older gateway."""
+    if len(r.scores_f32) % 4 or len(r.at_f64) % 8:
+        raise InvalidRequest(
+            f"scored rows of {r.model} version {r.version}: packed scores or times are not whole float32/float64 "
+            f"values ({len(r.scores_f32)} and {len(r.at_f64)} bytes)"
+        )
+    scores = np.frombuffer(r.scores_f32, dtype="<f4") if r.scores_f32 else r.scores
+    at = np.frombuffer(r.at_f64, dtype="<f8") if r.at_f64 else r.at
+    return ScoredBatch.checked(r.model, r.version, r.ids, scores, at)
 
 
 def settings_pb(model: str, s: ModelAccuracySettings) -> feedback_pb2.AccuracySettings:

@@ -131,7 +131,9 @@ class ControlService(control_pb2_grpc.ControlServicer):
         if windows:
             await asyncio.to_thread(self._drift.ingest, status.gateway_id, windows)
         if self._scored is not None and (scored or request.scored_dropped):
-            await self._scored.ingest(status.gateway_id, scored, request.scored_dropped)
+            await self._scored.ingest(
+                status.gateway_id, scored, request.scored_dropped, request.scored_source, request.scored_upto
+            )
         return pb.ReportAck(generation=self._hub.generation)
 
     async def FetchArtifact(self, request: pb.FetchArtifactRequest, context: Any) -> AsyncIterator[pb.ArtifactChunk]:

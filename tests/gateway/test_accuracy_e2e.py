@@ -16,7 +16,7 @@ from tests.conftest import start_served, stop_served
 
 pytestmark = pytest.mark.slow
 
-ENV = {"DRIFTGATE_GATEWAY__REPORT_INTERVAL_S": "0.3"}
+ENV = {"DRIFTGATE_GATEWAY__REPORT_INTERVAL_S": "0.3", "DRIFTGATE_ACCURACY__REPORT_INTERVAL_S": "0.3"}
 ROWS = 6000
 BATCH = 200
 

@@ -83,3 +83,124 @@ def test_assigned_ids_are_unique_per_worker_and_start() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError):
         RequestLog(0, "g-")
+
+
+def test_after_a_failed_report_the_same_mark_is_sent_again() -> None:
+    log = RequestLog(100, "g-", clock)
+    log.record(V("m", 1), "a", np.array([0.1], np.float32))
+    first = log.take()  # its reply is lost: the registry may have kept it
+    log.record(V("m", 1), "b", np.array([0.2], np.float32))
+    again = log.take()
+    assert again.mark == first.mark and again.groups[0].ids == ["a"]  # the same report, so it is kept once
+    log.commit(again.mark)
+    rest = log.take()
+    assert rest.mark > first.mark and rest.groups[0].ids == ["b"]
+    log.commit(first.mark)  # a late commit of an older report frees nothing newer
+    assert log.take().mark == rest.mark
+    log.commit(rest.mark)
+    assert len(log) == 0
+
+
+def test_a_resent_mark_carries_what_is_left_after_drops() -> None:
+    log = RequestLog(2, "g-", clock)
+    for rid in ("a", "b"):
+        log.record(V("m", 1), rid, np.array([0.1], np.float32))
+    first = log.take()
+    log.record(V("m", 1), "c", np.array([0.2], np.float32))  # "a" is dropped
+    again = log.take()
+    assert again.mark == first.mark and again.groups[0].ids == ["b"]
+
+
+def test_report_carries_packed_rows_the_registry_keeps_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from driftgate.gateway.sync import RegistryLink
+    from driftgate.proto.v1 import control_pb2 as pb
+    from driftgate.registry.db import Database
+    from driftgate.registry.feedback_api import ScoredReports
+    from driftgate.registry.labels import LabelStore
+    from driftgate.settings import AccuracySettings
+
+    log = RequestLog(100, "gw-1-abc-", clock)
+    log.record(V("m", 1), "a", np.array([0.25], np.float32))
+    log.record(V("m", 2), "b", np.array([0.5, 0.75], np.float32))
+    plane = SimpleNamespace(models={}, requestlog=log)
+    reconciler = SimpleNamespace(generation=3, states={}, counters=dict)
+    link = RegistryLink(plane, reconciler, gateway_id="gw-1", registry="127.0.0.1:1", home=tmp_path,  # type: ignore[arg-type]
+                        report_interval_s=1.0)
+    report = pb.GatewayReport.FromString(link.build_report().SerializeToString())
+    assert (report.scored_source, report.scored_upto) == ("gw-1-abc-", 2)
+    batches = ScoredReports(LabelStore(db := Database.for_home(tmp_path), AccuracySettings())).convert(report)
+    assert [(b.version, list(b.ids), b.scores.tolist(), b.at.tolist()) for b in batches] == [
+        (1, ["a"], [0.25], [100.0]), (2, ["b#0", "b#1"], [0.5, 0.75], [100.0, 100.0])
+    ]
+    store = LabelStore(db, AccuracySettings(), clock)  # rows scored at 100.0 are not too old for it
+    for _ in range(2):  # the second time as after a lost reply: the same report
+        store.ingest(report.gateway_id, batches, report.scored_dropped, report.scored_source, report.scored_upto)
+    assert store.scored_counts("m", 0.0) == {1: 1, 2: 2}
+    db.dispose()
+
+
+def test_scored_rows_go_every_scored_interval_or_sooner_when_needed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from driftgate.gateway.sync import RegistryLink
+
+    log = RequestLog(10, "gw-", clock)
+    plane = SimpleNamespace(models={}, requestlog=log)
+    reconciler = SimpleNamespace(generation=1, states={}, counters=dict)
+    link = RegistryLink(plane, reconciler, gateway_id="gw", registry="127.0.0.1:1", home=tmp_path,  # type: ignore[arg-type]
+                        report_interval_s=1.0, scored_interval_s=0.0)
+    assert link.build_report().scored_upto == 0 and link._scored_mark == 0  # nothing scored yet: mark 0
+    log.commit(0)  # what report_once does after it: the log is free to move on
+    assert not log.unconfirmed
+    link._scored_interval = 3600.0
+
+    def rows(report) -> list[str]:  # type: ignore[no-untyped-def]
+        return [i for s in report.scored for i in s.ids]
+
+    log.record(V("m", 1), "a", np.array([0.1], np.float32))
+    first = link.build_report()
+    assert rows(first) == ["a"] and link._scored_mark == first.scored_upto == 1
+    log.record(V("m", 1), "b", np.array([0.1], np.float32))
+    assert rows(link.build_report()) == ["a"]  # the first was not committed (failed): sent again at once
+    log.commit(1)
+    quiet = link.build_report()
+    assert rows(quiet) == [] and link._scored_mark is None  # not due: nothing to commit after it either
+    assert len(log) == 1
+    for i in range(4):  # five rows of ten: half full, sent before the interval
+        log.record(V("m", 1), f"c{i}", np.array([0.1], np.float32))
+    assert rows(link.build_report()) == ["b", "c0", "c1", "c2", "c3"]
+    log.commit(link._scored_mark)
+    log.record(V("m", 1), "d", np.array([0.1], np.float32))
+    assert rows(link.build_report()) == []
+    assert rows(link.build_report(flush=True)) == ["d"]  # the gateway is stopping
+
+
+def test_report_once_commits_what_its_report_carried(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    from types import SimpleNamespace
+
+    from driftgate.gateway.sync import RegistryLink
+
+    log = RequestLog(10, "gw-", clock)
+    plane = SimpleNamespace(models={}, requestlog=log)
+    reconciler = SimpleNamespace(generation=1, states={}, counters=dict)
+    link = RegistryLink(plane, reconciler, gateway_id="gw", registry="127.0.0.1:1", home=tmp_path,  # type: ignore[arg-type]
+                        report_interval_s=1.0)
+    sent: list[list[str]] = []
+
+    class Stub:
+        async def ReportStatus(self, report, timeout):  # type: ignore[no-untyped-def]
+            sent.append([i for s in report.scored for i in s.ids])
+
+    async def stub() -> Stub:
+        return Stub()
+
+    link._ensure_stub = stub  # type: ignore[method-assign,assignment]
+    assert asyncio.run(link.report_once())  # before anything was scored
+    log.record(V("m", 1), "a", np.array([0.1], np.float32))
+    assert asyncio.run(link.report_once())
+    log.record(V("m", 1), "b", np.array([0.1], np.float32))
+    assert asyncio.run(link.report_once())
+    assert sent == [[], ["a"], ["b"]] and len(log) == 0

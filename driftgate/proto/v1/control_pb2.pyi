@@ -411,21 +411,25 @@ class ModelRoutes(_message.Message):
     def __init__(self, model: _Optional[str] = ..., weights: _Optional[_Iterable[_Union[RouteWeight, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowTarget, _Mapping]]] = ...) -> None: ...
 
 class ScoredRecords(_message.Message):
-    __slots__ = ("model", "version", "ids", "scores", "at")
+    __slots__ = ("model", "version", "ids", "scores", "at", "scores_f32", "at_f64")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    SCORES_F32_FIELD_NUMBER: _ClassVar[int]
+    AT_F64_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: int
     ids: _containers.RepeatedScalarFieldContainer[str]
     scores: _containers.RepeatedScalarFieldContainer[float]
     at: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., ids: _Optional[_Iterable[str]] = ..., scores: _Optional[_Iterable[float]] = ..., at: _Optional[_Iterable[float]] = ...) -> None: ...
+    scores_f32: bytes
+    at_f64: bytes
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., ids: _Optional[_Iterable[str]] = ..., scores: _Optional[_Iterable[float]] = ..., at: _Optional[_Iterable[float]] = ..., scores_f32: _Optional[bytes] = ..., at_f64: _Optional[bytes] = ...) -> None: ...
 
 class GatewayReport(_message.Message):
-    __slots__ = ("gateway_id", "applied_generation", "versions", "stats", "drift", "address", "started_at", "host", "pid", "routes", "scored", "scored_dropped")
+    __slots__ = ("gateway_id", "applied_generation", "versions", "stats", "drift", "address", "started_at", "host", "pid", "routes", "scored", "scored_dropped", "scored_source", "scored_upto")
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     APPLIED_GENERATION_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -438,6 +442,8 @@ class GatewayReport(_message.Message):
     ROUTES_FIELD_NUMBER: _ClassVar[int]
     SCORED_FIELD_NUMBER: _ClassVar[int]
     SCORED_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    SCORED_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SCORED_UPTO_FIELD_NUMBER: _ClassVar[int]
     gateway_id: str
     applied_generation: int
     versions: _containers.RepeatedCompositeFieldContainer[LoadedVersionState]
@@ -450,7 +456,9 @@ class GatewayReport(_message.Message):
     routes: _containers.RepeatedCompositeFieldContainer[ModelRoutes]
     scored: _containers.RepeatedCompositeFieldContainer[ScoredRecords]
     scored_dropped: int
-    def __init__(self, gateway_id: _Optional[str] = ..., applied_generation: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ..., drift: _Optional[_Iterable[_Union[DriftWindow, _Mapping]]] = ..., address: _Optional[str] = ..., started_at: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[ModelRoutes, _Mapping]]] = ..., scored: _Optional[_Iterable[_Union[ScoredRecords, _Mapping]]] = ..., scored_dropped: _Optional[int] = ...) -> None: ...
+    scored_source: str
+    scored_upto: int
+    def __init__(self, gateway_id: _Optional[str] = ..., applied_generation: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ..., drift: _Optional[_Iterable[_Union[DriftWindow, _Mapping]]] = ..., address: _Optional[str] = ..., started_at: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[ModelRoutes, _Mapping]]] = ..., scored: _Optional[_Iterable[_Union[ScoredRecords, _Mapping]]] = ..., scored_dropped: _Optional[int] = ..., scored_source: _Optional[str] = ..., scored_upto: _Optional[int] = ...) -> None: ...
 
 class ReportAck(_message.Message):
     __slots__ = ("generation",)
