@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -224,7 +225,11 @@ def warm_up(feature_counts: Iterable[int] = (30,), bins: int = 16) -> None:
     load (hundreds of milliseconds). The signatures do not depend on the shapes; ``feature_counts``
     and ``bins`` pick the shapes the dry runs use.
     """
-    dispatcher = _observe.compiled()
+    for nogil in (False, True):
+        _dry_runs(_observe.compiled(nogil=nogil), feature_counts, bins)
+
+
+def _dry_runs(dispatcher: Any, feature_counts: Iterable[int], bins: int) -> None:
     for features in feature_counts:
         layout = StateLayout(windows=2, columns=int(features) + 1, edges=int(bins) + 1)
         edges = np.tile(np.linspace(0.0, 1.0, layout.edges), (layout.columns, 1))

@@ -20,7 +20,7 @@ import numpy as np
 from driftgate.native.kernels import StateLayout, observe_kernel
 from driftgate.native.profile import ReferenceProfile
 
-__all__ = ["DriftSketch", "WindowSnapshot", "merge_snapshots"]
+__all__ = ["NOGIL_MIN_ROWS", "DriftSketch", "WindowSnapshot", "merge_snapshots"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +100,10 @@ def merge_snapshots(snaps: Iterable[WindowSnapshot]) -> WindowSnapshot | None:
     )
 
 
+NOGIL_MIN_ROWS = 64
+"""From this many rows (about 11 us of kernel at 171 ns a row) the kernel releases the GIL."""
+
+
 class DriftSketch:
     """Per-version ring of ``windows`` time windows of ``window_seconds`` each.
 
@@ -108,7 +112,10 @@ class DriftSketch:
     gateway's event loop).
     """
 
-    __slots__ = ("_counts", "_kernel", "_layout", "_meta", "_moments", "_state", "profile", "window_seconds", "windows")
+    __slots__ = (
+        "_counts", "_kernel", "_kernel_nogil", "_layout", "_meta", "_moments", "_state", "profile", "window_seconds",
+        "windows",
+    )
 
     def __init__(self, profile: ReferenceProfile, windows: int = 60, window_seconds: float = 10.0) -> None:
         if windows < 1:
@@ -123,17 +130,21 @@ class DriftSketch:
         self._meta = self._layout.meta_view(self._state)
         self._counts = self._layout.counts_view(self._state)
         self._moments = self._layout.moments_view(self._state)
-        self._kernel = observe_kernel.compiled()
+        self._kernel = observe_kernel.compiled(nogil=False)  # small batches: ~1 us, keep the GIL
+        self._kernel_nogil = observe_kernel.compiled(nogil=True)
 
     def observe(self, X: np.ndarray, scores: np.ndarray, now: float) -> None:
         """Add a batch: X [n, F] float32/float64 C-contiguous, scores [n], now in unix seconds.
 
-        Other dtypes or layouts work too, through a slower converting path.
+        Batches of NOGIL_MIN_ROWS rows or more run with the GIL released (other threads go on
+        meanwhile); smaller ones hold it, since handing it over costs more than they take
+        (driftgate.native._jit). Other dtypes or layouts work too, through a slower converting path.
         """
+        kernel = self._kernel if len(X) < NOGIL_MIN_ROWS else self._kernel_nogil
         try:
-            self._kernel(self._state, X, scores, now)
+            kernel(self._state, X, scores, now)
         except TypeError:  # no matching signature: an int dtype, a strided view, a [n, 1] score
-            self._kernel(
+            kernel(
                 self._state,
                 np.ascontiguousarray(X, dtype=np.float64),
                 np.ascontiguousarray(np.asarray(scores).reshape(-1), dtype=np.float64),

@@ -148,6 +148,30 @@ def test_warm_up_compiles_every_signature() -> None:
     from driftgate.native.kernels import observe_kernel
 
     assert len(observe_kernel.compiled().overloads) >= 4
+    assert len(observe_kernel.compiled(nogil=False).overloads) >= 4
+
+
+def test_gil_and_nogil_variants_agree_and_the_sketch_picks_by_batch_size() -> None:
+    """Small batches run the variant that keeps the GIL, large ones the nogil one; both are the
+    same kernel, so a sketch fed either way holds the same numbers."""
+    from driftgate.native.kernels import observe_kernel
+    from driftgate.native.sketch import NOGIL_MIN_ROWS
+
+    gil, nogil = observe_kernel.compiled(nogil=False), observe_kernel.compiled(nogil=True)
+    assert gil is not nogil
+    assert gil.targetoptions.get("nogil") is False and nogil.targetoptions.get("nogil") is True
+    rng = np.random.default_rng(7)
+    profile = make_profile(EDGES)
+    X = adversarial(rng, 3 * NOGIL_MIN_ROWS)
+    small, large = DriftSketch(profile, windows=4), DriftSketch(profile, windows=4)
+    for start in range(0, len(X), 3):  # batches of 3 rows: the GIL-holding kernel
+        small.observe(X[start:start + 3, :-1], X[start:start + 3, -1], 1000.0)
+    large.observe(X[:, :-1], X[:, -1], 1000.0)  # one batch over the threshold: the nogil kernel
+    (a,), (b,) = small.windows_since(0), large.windows_since(0)
+    assert a.rows == b.rows == len(X)
+    np.testing.assert_array_equal(a.counts, b.counts)
+    np.testing.assert_allclose(a.sums, b.sums)
+    np.testing.assert_allclose(a.sumsq, b.sumsq)
 
 
 def test_cache_switch_reads_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
