@@ -177,18 +177,6 @@ def test_a_request_that_fails_the_session_fails_alone(served: Served, tmp_path: 
     assert stats.execution_count >= 8
 
 
-@pytest.fixture(scope="module")
-def challenger(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from driftgate.demo import generate, train_demo_model
-
-    data = generate(5000, seed=3)
-    trained = train_demo_model(data.X, data.y, seed=3, kind="logreg")
-    folder = tmp_path_factory.mktemp("challenger")
-    (folder / "model.onnx").write_bytes(trained.onnx)
-    np.save(folder / "reference.npy", trained.reference)
-    return folder / "model.onnx", folder / "reference.npy"
-
-
 def test_swap_under_load_with_batching_fails_no_request(served: Served, challenger: tuple[Path, Path]) -> None:
     served.cli("models", "batching", "fraud", "--max-batch", "16", "--max-delay-us", "300")
     _wait_config(served, "fraud", 300)

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -79,18 +78,6 @@ class Load:
                 return
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}: versions {self.versions}, codes {self.codes}")
-
-
-@pytest.fixture(scope="module")
-def challenger(tmp_path_factory) -> tuple[Path, Path]:
-    from driftgate.demo import generate, train_demo_model
-
-    data = generate(5000, seed=3)
-    trained = train_demo_model(data.X, data.y, seed=3, kind="logreg")
-    folder = tmp_path_factory.mktemp("challenger")
-    (folder / "model.onnx").write_bytes(trained.onnx)
-    np.save(folder / "reference.npy", trained.reference)
-    return folder / "model.onnx", folder / "reference.npy"
 
 
 def test_register_and_retire_under_load_fail_no_request(tmp_path, challenger):
