@@ -26,20 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from driftgate.bench.servers import start_bare, start_serve
+
 ROOT = Path(__file__).resolve().parent.parent
 HZ = 1000
-
-
-def _start(argv: list[str], log: Path, pattern: str) -> tuple[subprocess.Popen[bytes], str]:
-    proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
-    for _ in range(600):
-        m = re.search(pattern + r" (\S+)", log.read_text(errors="replace"))
-        if m:
-            return proc, m.group(1)
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise RuntimeError(f"{argv} did not start: {log.read_text()[-2000:]}")
 
 
 def _pid_of(home: Path, role: str) -> int:
@@ -63,21 +53,13 @@ def _samples(data: Path) -> list[tuple[str, str]]:
 
 def profile(system: str, home: Path, work: Path, args: argparse.Namespace) -> dict[str, object]:
     onnx = next(p for p in (home / "artifacts").rglob("*") if p.is_file())
-    py = sys.executable
     if system == "driftgate":
-        proc, address = _start(
-            [py, "-m", "driftgate", "--home", str(home), "serve", "--host", "127.0.0.1", "--port", "0",
-             "--metrics-port", "0", "--registry-port", "0"], work / f"{system}.log", "gateway listening on")
-        for _ in range(300):  # until the demo is loaded and the gateway says so
-            if "gateway ready" in (work / f"{system}.log").read_text(errors="replace"):
-                break
-            time.sleep(0.1)
-        pid = _pid_of(home, "gateway")
+        server = start_serve(home, log=work / f"{system}.log")
+        pid = _pid_of(home, "gateway")  # the gateway child, not the supervisor
     else:
-        score = ["--score", "--onnx", str(onnx)] if system == "score" else []
-        proc, address = _start([py, "-m", "driftgate.bench.bare_server", "--port", "0", *score],
-                               work / f"{system}.log", "listening on")
-        pid = proc.pid
+        server = start_bare(str(onnx) if system == "score" else None, log=work / f"{system}.log")
+        pid = server.pid
+    address = server.address
     try:
         time.sleep(2)
         window_ms = int(args.seconds * 1000 / 2)
@@ -92,8 +74,7 @@ def profile(system: str, home: Path, work: Path, args: argparse.Namespace) -> di
                         "--", "sleep", str(args.seconds)], capture_output=True, check=True)
         out = load.communicate(timeout=600)[0]
     finally:
-        proc.terminate()
-        proc.wait(30)
+        server.stop()
     rps = float(re.findall(r"Throughput: ([\d.]+)", out)[-1])
     samples = _samples(data)
     threads = collections.Counter(tid for tid, _ in samples)
