@@ -37,8 +37,8 @@ def _pid_of(home: Path, role: str) -> int:
     return int(out.split()[-1])
 
 
-def _samples(data: Path) -> list[tuple[str, str]]:
-    """(thread id, leaf DSO) for every sample."""
+def _samples(data: Path) -> list[tuple[str, str, str]]:
+    """(thread id, leaf DSO, leaf symbol) for every sample."""
     out = subprocess.run(["perf", "script", "-i", str(data), "-F", "tid,ip,sym,dso"], capture_output=True,
                          text=True).stdout
     samples = []
@@ -47,7 +47,9 @@ def _samples(data: Path) -> list[tuple[str, str]]:
         if len(lines) < 2:
             continue
         m = re.search(r"\(([^()]*)\)\s*$", lines[1])
-        samples.append((lines[0].split()[0], m.group(1).rsplit("/", 1)[-1] if m else "?"))
+        sym = re.sub(r"\+0x[0-9a-f]+$", "", lines[1].split(None, 1)[1].rsplit(" (", 1)[0].strip()) \
+            if len(lines[1].split(None, 1)) > 1 else "?"
+        samples.append((lines[0].split()[0], m.group(1).rsplit("/", 1)[-1] if m else "?", sym))
     return samples
 
 
@@ -77,15 +79,17 @@ def profile(system: str, home: Path, work: Path, args: argparse.Namespace) -> di
         server.stop()
     rps = float(re.findall(r"Throughput: ([\d.]+)", out)[-1])
     samples = _samples(data)
-    threads = collections.Counter(tid for tid, _ in samples)
+    threads = collections.Counter(tid for tid, _, _ in samples)
     main = str(pid)
     per_req = 1e6 / HZ / (args.seconds * rps)  # us of CPU per sample, per request
-    by_dso = collections.Counter(dso for tid, dso in samples if tid == main)
+    by_dso = collections.Counter(dso for tid, dso, _ in samples if tid == main)
+    by_sym = collections.Counter(f"{dso.split('.')[0]}:{sym}" for tid, dso, sym in samples if tid == main)
     return {
         "rps": rps,
         "main_us": threads[main] * per_req,
         "other_us": (sum(threads.values()) - threads[main]) * per_req,
         "dso_us": {dso: n * per_req for dso, n in by_dso.items()},
+        "sym_us": {sym: n * per_req for sym, n in by_sym.items()},
     }
 
 
@@ -95,6 +99,8 @@ def main() -> int:
     parser.add_argument("--systems", default="driftgate,score", help="driftgate, score, bare (comma-separated)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--symbols", type=int, default=0,
+                        help="also list the N leaf symbols (any DSO) where the main threads differ most")
     parser.add_argument("--pa", default=str(ROOT / ".perf-venv" / "bin" / "pa"))
     args = parser.parse_args()
     if shutil.which("perf") is None:
@@ -117,6 +123,17 @@ def main() -> int:
     for dso, _ in dsos.most_common(14):
         print(f"  {dso[:40]:40s}" + "".join(f"{results[n]['dso_us'].get(dso, 0.0):12.1f}"  # type: ignore[attr-defined]
                                             for n in names))
+    if args.symbols and len(names) > 1:
+        a, b = names[0], names[1]
+        syms = set(results[a]["sym_us"]) | set(results[b]["sym_us"])  # type: ignore[arg-type]
+
+        def diff(sym: str) -> float:
+            return results[a]["sym_us"].get(sym, 0.0) - results[b]["sym_us"].get(sym, 0.0)  # type: ignore[attr-defined]
+
+        print(f"\nleaf symbols of the event loop thread, largest |{a} - {b}| first (us per request)")
+        for sym in sorted(syms, key=lambda s: -abs(diff(s)))[: args.symbols]:
+            print(f"  {sym[:60]:60s}" + "".join(f"{results[n]['sym_us'].get(sym, 0.0):10.1f}"  # type: ignore[attr-defined]
+                                                for n in names) + f"  {diff(sym):+7.1f}")
     print(f"\nperf data and logs: {work}")
     return 0
 

@@ -28,10 +28,10 @@ from driftgate.gateway.dataplane import DataPlane
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.reconcile import Reconciler
 from driftgate.gateway.requestlog import RequestLog, id_prefix
-from driftgate.gateway.servicer import InferenceServicer
+from driftgate.gateway.servicer import InferenceServicer, add_inference_service
 from driftgate.gateway.sync import MAX_MESSAGE, RegistryLink
 from driftgate.gateway.versions import providers_for
-from driftgate.proto.inference import grpc_service_pb2, grpc_service_pb2_grpc
+from driftgate.proto.inference import grpc_service_pb2
 from driftgate.settings import Settings
 
 __all__ = ["GatewayServer"]
@@ -111,7 +111,7 @@ class GatewayServer:
             ("grpc.http2.max_pings_without_data", 0),
         ]
         server = grpc.aio.server(options=options)
-        grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, server)
+        add_inference_service(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (grpc_service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,

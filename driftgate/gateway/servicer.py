@@ -15,13 +15,15 @@ from driftgate.errors import Conflict, DriftgateError, ModelNotReady, ShuttingDo
 from driftgate.gateway.dataplane import DataPlane, ServedModel
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.tensors import decode_inputs, encode_outputs, requested_outputs, routing_key
+from driftgate.gateway.versions import LoadedVersion
+from driftgate.gateway.wire import ResponseWriter, stream_frame
 from driftgate.grpc_edge import status_for, wrap_servicer
 from driftgate.proto.inference import grpc_service_pb2 as pb
 from driftgate.proto.inference import grpc_service_pb2_grpc
 from driftgate.proto.inference import model_config_pb2 as mc
 from driftgate.signature import TensorSpec
 
-__all__ = ["EXTENSIONS", "InferenceServicer"]
+__all__ = ["EXTENSIONS", "InferenceServicer", "add_inference_service"]
 
 log = logging.getLogger("driftgate.gateway.servicer")
 
@@ -43,6 +45,26 @@ def _metadata_key(metadata: object) -> str | None:
         if key == ROUTING_KEY_HEADER:
             return value if isinstance(value, str) else value.decode()
     return None
+
+
+_WRITERS_MAX = 64  # requested-output lists with a writer, per version
+_WriterEntry = tuple[tuple[TensorSpec, ...], ResponseWriter, tuple[int, ...] | None]
+
+
+def _writer(lv: LoadedVersion, specs: tuple[TensorSpec, ...]) -> _WriterEntry:
+    """The response writer of a version for the outputs a request asked for, and where each of
+    them is in what the version returns (None: in order). Cached on the version by the id of the
+    specs tuple; the entry holds the tuple, so that id cannot be reused while it is cached."""
+    cache = lv.wire
+    entry = cache.get(id(specs))
+    if entry is None or entry[0] is not specs:
+        names = lv.output_names
+        wanted = tuple(s.name for s in specs)
+        order = None if wanted == names else tuple(names.index(name) for name in wanted)
+        entry = (specs, ResponseWriter(lv.model, lv.version_str, specs), order)
+        if len(cache) < _WRITERS_MAX:
+            cache[id(specs)] = entry
+    return entry  # type: ignore[no-any-return]
 
 
 @wrap_servicer
@@ -168,7 +190,8 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     # -- inference -----------------------------------------------------------------------------
 
-    async def _infer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> pb.ModelInferResponse:
+    async def _infer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> bytes:
+        """Score one request; the serialized ModelInferResponse (see driftgate.gateway.wire)."""
         if not self.accepting:
             raise ShuttingDown("the gateway is shutting down; retry on another instance")
         plane = self._plane
@@ -185,12 +208,15 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         if not request_id and plane.requestlog is not None:
             request_id = plane.requestlog.next_id()  # returned, so the client can label it later
         lv, outputs = await plane.infer(model, version, key, feeds, rows, request_id)
-        response = pb.ModelInferResponse(model_name=model.name, model_version=lv.version_str, id=request_id)
-        if specs is not lv.output_specs:  # outputs named by the request, or another version's order
-            names = lv.output_names
-            outputs = [outputs[names.index(s.name)] for s in specs]
-        encode_outputs(response, specs, outputs)
-        return response
+        _, writer, order = _writer(lv, specs)
+        if order is not None:  # outputs named in another order than the version returns them
+            outputs = [outputs[i] for i in order]
+        data = writer.encode(request_id, outputs)
+        if data is None:  # outputs the writer was not built for (see driftgate.gateway.wire)
+            response = pb.ModelInferResponse(model_name=model.name, model_version=lv.version_str, id=request_id)
+            encode_outputs(response, specs, outputs)
+            data = response.SerializeToString()
+        return data
 
     async def ModelInfer(self, request, context):
         self.in_flight += 1
@@ -204,15 +230,15 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+    ) -> AsyncIterator[bytes]:
         """Bidirectional stream: one response per request, in order; a failed request yields an
-        error_message and the stream goes on (Triton's behaviour)."""
+        error_message and the stream goes on (Triton's behaviour). Yields serialized
+        ModelStreamInferResponses (see add_inference_service)."""
         async for request in request_iterator:
             self.in_flight += 1
             started = time.perf_counter()
             try:
-                response = await self._infer(request, context)
-                yield pb.ModelStreamInferResponse(infer_response=response)
+                yield stream_frame(await self._infer(request, context))
             except Exception as exc:  # per-request errors travel in-band on a stream
                 code, message = status_for(exc)
                 self._metrics.rejected.labels(code.name).inc()
@@ -222,6 +248,41 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                 yield pb.ModelStreamInferResponse(
                     error_message=f"{code.name}: {message}",
                     infer_response=pb.ModelInferResponse(model_name=request.model_name, id=request.id),
-                )
+                ).SerializeToString()
             finally:
                 self.in_flight -= 1
+
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+_SERIALIZED = ("ModelInfer", "ModelStreamInfer")  # handlers that return bytes, not messages
+
+
+class _Capture:
+    """Stands in for a server while the generated code registers its handlers."""
+
+    handlers: dict[str, grpc.RpcMethodHandler]
+
+    def add_generic_rpc_handlers(self, handlers: object) -> None:
+        pass
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self.handlers = dict(handlers)
+
+
+def inference_handlers(servicer: InferenceServicer) -> dict[str, grpc.RpcMethodHandler]:
+    """The service's method handlers as the generated code builds them, except that ModelInfer and
+    ModelStreamInfer send the bytes their handlers return as they are (no serializer: the
+    handlers write the response with driftgate.gateway.wire)."""
+    capture = _Capture()
+    grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, capture)
+    handlers = capture.handlers
+    for name in _SERIALIZED:
+        handlers[name] = handlers[name]._replace(response_serializer=None)
+    return handlers
+
+
+def add_inference_service(servicer: InferenceServicer, server: grpc.aio.Server) -> None:
+    """Register inference.GRPCInferenceService on a server (instead of the generated function)."""
+    handlers = inference_handlers(servicer)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)

@@ -95,6 +95,9 @@ class _SignaturePlan:
     # The common request, checked in a few comparisons (see decode_inputs): the model takes one
     # numeric, non-BOOL input whose non-batch dimensions are all fixed. None otherwise.
     single: _InputPlan | None
+    # The outputs a request names, by the requests' serialized InferRequestedOutput messages:
+    # checked once, then a dict lookup (clients send the same list on every request).
+    requested: dict[tuple[bytes, ...], tuple[TensorSpec, ...]]
 
 
 # id(signature) -> plan. Signatures live as long as a model version, so this stays small; it is
@@ -127,6 +130,7 @@ def _plan(signature: Signature) -> _SignaturePlan:
         outputs_by_name={s.name: s for s in signature.outputs},
         single=only if only is not None and only.exact and only.rank and only.dtype is not None
         and only.dtype.kind != "b" else None,
+        requested={},
     )
     if len(_PLANS) >= _PLANS_MAX:
         _PLANS.clear()
@@ -314,15 +318,34 @@ def _shape_message(name: str, shape: list[int], entry: _InputPlan, what: str) ->
     return f"input {name!r}: shape {shape}, the model expects {want} (-1: any size)"
 
 
+_REQUESTED_MAX = 256  # distinct requested-output lists remembered per signature
+
+
 def requested_outputs(request: grpc_service_pb2.ModelInferRequest, signature: Signature) -> tuple[TensorSpec, ...]:
-    """The outputs the request asks for, in its order; all of the model's outputs when it names none."""
+    """The outputs the request asks for, in its order; all of the model's outputs when it names
+    none. A request that names every output in the model's order gets ``signature.outputs``
+    itself, as one that names none does."""
     requested = request.outputs
     if not requested:
         return signature.outputs
-    outputs_by_name = _plan(signature).outputs_by_name
+    plan = _plan(signature)
+    key = tuple([out.SerializeToString() for out in requested])
+    specs = plan.requested.get(key)
+    if specs is None:
+        specs = _requested_checked(requested, signature, plan)
+        if len(plan.requested) < _REQUESTED_MAX:
+            plan.requested[key] = specs
+    return specs
+
+
+def _requested_checked(
+    requested: Sequence[grpc_service_pb2.ModelInferRequest.InferRequestedOutputTensor],
+    signature: Signature,
+    plan: _SignaturePlan,
+) -> tuple[TensorSpec, ...]:
     specs: list[TensorSpec] = []
     for out in requested:
-        spec = outputs_by_name.get(out.name)
+        spec = plan.outputs_by_name.get(out.name)
         if spec is None:
             known = ", ".join(repr(s.name) for s in signature.outputs)
             raise InvalidRequest(f"unknown output {out.name!r}: the model returns {known}")
@@ -331,7 +354,7 @@ def requested_outputs(request: grpc_service_pb2.ModelInferRequest, signature: Si
         if "classification" in out.parameters:
             raise InvalidRequest(f"output {out.name!r}: the classification extension is not supported")
         specs.append(spec)
-    return tuple(specs)
+    return signature.outputs if tuple(specs) == signature.outputs else tuple(specs)
 
 
 def encode_outputs(

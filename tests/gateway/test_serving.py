@@ -101,6 +101,26 @@ def test_requested_output_only(stub, rows):
     assert [o.name for o in response.outputs] == ["probabilities"]
 
 
+@pytest.mark.parametrize("names", [["label", "probabilities"], ["probabilities", "label"], ["label"]])
+def test_requested_outputs_in_any_order_carry_the_right_bytes(stub, reference_session, rows, names):
+    """The written responses (driftgate.gateway.wire) per requested-output list, each asked
+    twice (the second from the caches), against onnxruntime; then the other batch size."""
+    for batch in (3, 3, 5):
+        x = rows[:batch]
+        request = infer_request(x, request_id=f"o-{batch}")
+        for name in names:
+            request.outputs.add(name=name)
+        response = stub.ModelInfer(request)
+        assert [o.name for o in response.outputs] == names
+        assert response.id == f"o-{batch}"
+        expected = dict(zip(["label", "probabilities"], reference_session.run(["label", "probabilities"],
+                                                                             {"transaction": x}), strict=True))
+        got = outputs(response)
+        for name in names:
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6)
+            assert got[name].shape == expected[name].shape
+
+
 def test_pinned_version(stub, rows):
     assert stub.ModelInfer(infer_request(rows[:1], version="1")).model_version == "1"
 

@@ -328,6 +328,25 @@ def test_requested_outputs() -> None:
         requested_outputs(unknown, FRAUD)
 
 
+def test_requested_outputs_are_remembered_and_errors_are_not() -> None:
+    every = pb.ModelInferRequest()
+    every.outputs.add(name="label")
+    every.outputs.add(name="probabilities")
+    for _ in range(3):  # the model's order: the signature's own tuple, as when none is named
+        assert requested_outputs(every, FRAUD) is FRAUD.outputs
+    reverse = pb.ModelInferRequest()
+    reverse.outputs.add(name="probabilities")
+    reverse.outputs.add(name="label")
+    first = requested_outputs(reverse, FRAUD)
+    assert [s.name for s in first] == ["probabilities", "label"] and requested_outputs(reverse, FRAUD) is first
+    twice = pb.ModelInferRequest()
+    twice.outputs.add(name="label")
+    twice.outputs.add(name="label")
+    for _ in range(2):
+        with pytest.raises(InvalidRequest, match="more than once"):
+            requested_outputs(twice, FRAUD)
+
+
 def test_classification_extension_refused() -> None:
     request = pb.ModelInferRequest()
     request.outputs.add(name="probabilities").parameters["classification"].int64_param = 1
