@@ -75,8 +75,8 @@ async def main(home: Path, mode: str) -> None:
     for spec in server.plane.models["fraud"].signature.outputs:  # as perf_analyzer and tritonclient ask
         request.outputs.add(name=spec.name)
     context = _Context()
-    # As grpc calls them: the request parsed from its bytes, the handler, the response serialized
-    # by the method's serializer (none for driftgate's ModelInfer: it returns bytes).
+    # As grpc calls them: the request parsed by the method's deserializer, the handler, the response
+    # serialized by its serializer (driftgate's ModelInfer has neither: it reads and writes bytes).
     wire_request = request.SerializeToString()
     parse = pb.ModelInferRequest.FromString
     bare_serialize = pb.ModelInferResponse.SerializeToString
@@ -84,14 +84,15 @@ async def main(home: Path, mode: str) -> None:
         gateway_handler = inference_handlers(server.servicer)["ModelInfer"]
         gateway_infer = gateway_handler.unary_unary
         gateway_serialize = gateway_handler.response_serializer or (lambda data: data)
+        gateway_parse = gateway_handler.request_deserializer or (lambda data: data)
     else:
-        gateway_infer, gateway_serialize = server.servicer.ModelInfer, bare_serialize
+        gateway_infer, gateway_serialize, gateway_parse = server.servicer.ModelInfer, bare_serialize, parse
 
     async def bare_call() -> bytes:
         return bare_serialize(await bare.ModelInfer(parse(wire_request), context))
 
     async def gateway_call() -> bytes:
-        return gateway_serialize(await gateway_infer(parse(wire_request), context))
+        return gateway_serialize(await gateway_infer(gateway_parse(wire_request), context))
 
     results = await _interleaved({"bare handler": bare_call, "driftgate handler": gateway_call})
     for name, (best, median) in results.items():

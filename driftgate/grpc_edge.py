@@ -47,6 +47,10 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
 
 
 def _request_id(request: Any) -> str:
+    if isinstance(request, bytes):  # a handler that reads its request's bytes (ModelInfer)
+        from driftgate.gateway.reader import request_id
+
+        return request_id(request)
     return getattr(request, "id", "") or ""
 
 

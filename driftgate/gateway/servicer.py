@@ -14,7 +14,8 @@ from driftgate import __version__
 from driftgate.errors import Conflict, DriftgateError, ModelNotReady, ShuttingDown
 from driftgate.gateway.dataplane import DataPlane, ServedModel
 from driftgate.gateway.metrics import GatewayMetrics
-from driftgate.gateway.tensors import decode_inputs, encode_outputs, requested_outputs, routing_key
+from driftgate.gateway.reader import Read, RequestReader, read_message
+from driftgate.gateway.tensors import encode_outputs
 from driftgate.gateway.versions import LoadedVersion
 from driftgate.gateway.wire import ResponseWriter, stream_frame
 from driftgate.grpc_edge import status_for, wrap_servicer
@@ -75,6 +76,7 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         self._ready = ready
         self.accepting = True
         self.in_flight = 0
+        self._reader = RequestReader()
 
     # -- health and metadata -------------------------------------------------------------------
 
@@ -190,21 +192,14 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     # -- inference -----------------------------------------------------------------------------
 
-    async def _infer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> bytes:
+    async def _infer(self, read: Read, context: grpc.aio.ServicerContext) -> bytes:
         """Score one request; the serialized ModelInferResponse (see driftgate.gateway.wire)."""
-        if not self.accepting:
-            raise ShuttingDown("the gateway is shutting down; retry on another instance")
+        model, feeds, rows, specs, version, key, request_id = read
         plane = self._plane
-        model = plane.model(request.model_name)
-        feeds, rows = decode_inputs(request, model.signature, model.max_batch_size)
-        specs = requested_outputs(request, model.signature)
-        key = routing_key(request)
-        version = request.model_version
         if key is None and not version:
             routes = model.routes
             if routes is not None and len(routes.versions) > 1:  # only then can a key change the choice
                 key = _metadata_key(context.invocation_metadata())
-        request_id = request.id
         if not request_id and plane.requestlog is not None:
             request_id = plane.requestlog.next_id()  # returned, so the client can label it later
         lv, outputs = await plane.infer(model, version, key, feeds, rows, request_id)
@@ -219,9 +214,17 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         return data
 
     async def ModelInfer(self, request, context):
+        """The request comes as bytes from the server (see inference_handlers) and is read by the
+        RequestReader; a message (an in-process caller) is read field by field."""
         self.in_flight += 1
         try:
-            return await self._infer(request, context)
+            if not self.accepting:
+                raise ShuttingDown("the gateway is shutting down; retry on another instance")
+            if request.__class__ is bytes:
+                read = self._reader.read(request, self._plane)
+            else:
+                read = read_message(request, self._plane)
+            return await self._infer(read, context)
         except DriftgateError as exc:
             self._metrics.rejected.labels(status_for(exc)[0].name).inc()
             raise
@@ -238,7 +241,9 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             self.in_flight += 1
             started = time.perf_counter()
             try:
-                yield stream_frame(await self._infer(request, context))
+                if not self.accepting:
+                    raise ShuttingDown("the gateway is shutting down; retry on another instance")
+                yield stream_frame(await self._infer(read_message(request, self._plane), context))
             except Exception as exc:  # per-request errors travel in-band on a stream
                 code, message = status_for(exc)
                 self._metrics.rejected.labels(code.name).inc()
@@ -255,6 +260,7 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 _SERIALIZED = ("ModelInfer", "ModelStreamInfer")  # handlers that return bytes, not messages
+_RAW_REQUEST = ("ModelInfer",)  # handlers that read their request's bytes themselves
 
 
 class _Capture:
@@ -272,12 +278,15 @@ class _Capture:
 def inference_handlers(servicer: InferenceServicer) -> dict[str, grpc.RpcMethodHandler]:
     """The service's method handlers as the generated code builds them, except that ModelInfer and
     ModelStreamInfer send the bytes their handlers return as they are (no serializer: the
-    handlers write the response with driftgate.gateway.wire)."""
+    handlers write the response with driftgate.gateway.wire), and ModelInfer gets its request's
+    bytes (no deserializer: driftgate.gateway.reader reads them)."""
     capture = _Capture()
     grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, capture)
     handlers = capture.handlers
     for name in _SERIALIZED:
         handlers[name] = handlers[name]._replace(response_serializer=None)
+    for name in _RAW_REQUEST:
+        handlers[name] = handlers[name]._replace(request_deserializer=None)
     return handlers
 
 

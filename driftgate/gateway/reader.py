@@ -1,0 +1,185 @@
+"""What a ModelInferRequest asks for, read from its message or straight from its bytes.
+
+A client sends the same request again and again but for its id, its parameters (a routing key)
+and its tensor bytes: model name, version, input name, datatype and shape, requested outputs are
+the same bytes every time. :class:`RequestReader` splits a request's top-level fields without
+parsing them (all seven are length-delimited), keys a cache on the bytes of the fixed fields, and
+for a key it has checked before reads only the id, the parameters and the tensor: no protobuf
+message, no decode. A key is learnt from a request the message path (:func:`read_message`, every
+check and every error message of driftgate.gateway.tensors) accepted, so the cache can only
+repeat what that path decided; protobuf's semantics make it sound (a message is the
+concatenation of its fields: the fixed fields' bytes alone parse to the same model name, version,
+inputs and outputs). Anything else (a field the scanner does not expect, a second raw entry, a
+new key, a model whose served state changed since the key was learnt, an id that is not UTF-8)
+takes the message path. tests/gateway/test_reader.py holds the two paths to the same answers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from google.protobuf.message import DecodeError
+
+from driftgate.errors import InvalidRequest
+from driftgate.gateway.dataplane import DataPlane, ServedModel
+from driftgate.gateway.tensors import _plan, decode_inputs, requested_outputs, routing_key
+from driftgate.proto.inference import grpc_service_pb2 as pb
+from driftgate.signature import TensorSpec
+
+__all__ = ["Read", "RequestReader", "read_message", "request_id", "scan"]
+
+# model, feeds, rows, requested output specs, pinned version ("" for none), routing key from the
+# request's parameters (None for none), request id ("" for none)
+Read = tuple[ServedModel, dict[str, np.ndarray], int, tuple[TensorSpec, ...], str, str | None, str]
+
+# ModelInferRequest's fields 1..7, every one length-delimited: tag = field << 3 | 2
+_ID, _PARAMS, _RAW = 0x1A, 0x22, 0x3A
+_FIXED = frozenset((0x0A, 0x12, 0x2A, 0x32))  # model_name, model_version, inputs, outputs
+_PLANS_MAX = 1024
+
+
+def read_message(request: pb.ModelInferRequest, plane: DataPlane) -> Read:
+    """Every check, in order: the model, its inputs, the outputs named, the routing key."""
+    model = plane.model(request.model_name)
+    feeds, rows = decode_inputs(request, model.signature, model.max_batch_size)
+    specs = requested_outputs(request, model.signature)
+    return model, feeds, rows, specs, request.model_version, routing_key(request), request.id
+
+
+def scan(data: bytes) -> tuple[bytes, int, int, list[tuple[int, int]], int, int] | None:
+    """Split a serialized ModelInferRequest's top-level fields: (the fixed fields' bytes, id
+    start, id end, the parameter entries' (start, end), raw start, raw end), where the ranges
+    are of the values (past tag and length); id start is -1 without an id. None when the
+    request is not one raw tensor among the seven known fields, or its lengths do not add up."""
+    n = len(data)
+    pos = 0
+    fixed: list[tuple[int, int]] = []  # ranges of whole fields (tag included), merged when adjacent
+    id_start = id_end = raw_start = raw_end = -1
+    params: list[tuple[int, int]] = []
+    while pos < n:
+        tag = data[pos]
+        length = data[pos + 1] if pos + 1 < n else 128
+        start = pos + 2
+        if length >= 128:  # a longer varint (or the data ended): at most 4 bytes here
+            length &= 0x7F
+            shift = 7
+            while True:
+                if start >= n or shift > 28:
+                    return None
+                byte = data[start]
+                start += 1
+                length |= (byte & 0x7F) << shift
+                if byte < 128:
+                    break
+                shift += 7
+        end = start + length
+        if end > n:
+            return None
+        if tag in _FIXED:
+            if fixed and fixed[-1][1] == pos:
+                fixed[-1] = (fixed[-1][0], end)
+            else:
+                fixed.append((pos, end))
+        elif tag == _RAW:
+            if raw_start >= 0:
+                return None  # a second tensor: the message path
+            raw_start, raw_end = start, end
+        elif tag == _ID:
+            id_start, id_end = start, end  # the last one counts, as in protobuf
+        elif tag == _PARAMS:
+            params.append((pos, end))
+        else:
+            return None
+        pos = end
+    if raw_start < 0:
+        return None
+    key = data[fixed[0][0]:fixed[0][1]] if len(fixed) == 1 else b"".join([data[a:b] for a, b in fixed])
+    return key, id_start, id_end, params, raw_start, raw_end
+
+
+def request_id(data: bytes) -> str:
+    """The id of a serialized ModelInferRequest, for logs; "" when it has none or cannot be read
+    (such a request was refused as INVALID_ARGUMENT, never logged as an internal error)."""
+    try:
+        return pb.ModelInferRequest.FromString(data).id
+    except DecodeError:
+        return ""
+
+
+class _Plan:
+    """What a checked key means: read against ``model`` (the served state it was checked with)."""
+
+    __slots__ = ("dtype", "input", "itemsize", "model", "name", "nbytes", "rows", "shape", "specs", "version")
+
+    def __init__(self, model: ServedModel, read: Read, request: pb.ModelInferRequest) -> None:
+        _, feeds, rows, specs, version, _, _ = read
+        (name, array), = feeds.items()
+        self.model = model
+        self.name = model.name
+        self.input = name
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.itemsize = array.dtype.itemsize
+        self.nbytes = len(request.raw_input_contents[0])
+        self.rows = rows
+        self.specs = specs
+        self.version = version
+
+
+class RequestReader:
+    """Requests from their bytes (see the module docstring); one per servicer."""
+
+    def __init__(self, max_plans: int = _PLANS_MAX) -> None:
+        self._plans: dict[bytes, _Plan] = {}
+        self._max = max_plans
+
+    def read(self, data: bytes, plane: DataPlane) -> Read:
+        fields = scan(data)
+        if fields is not None:
+            key, id_start, id_end, params, raw_start, raw_end = fields
+            plan = self._plans.get(key)
+            if (
+                plan is not None
+                and plane.models.get(plan.name) is plan.model
+                and raw_end - raw_start == plan.nbytes
+            ):
+                try:
+                    return self._read(plan, data, id_start, id_end, params, raw_start)
+                except (UnicodeDecodeError, DecodeError):
+                    pass  # the message path says what is wrong
+        try:
+            request = pb.ModelInferRequest.FromString(data)
+        except DecodeError as exc:
+            raise InvalidRequest(f"the request is not a valid ModelInferRequest: {exc}") from None
+        read = read_message(request, plane)
+        if fields is not None:
+            self._learn(fields[0], request, read)
+        return read
+
+    @staticmethod
+    def _read(
+        plan: _Plan, data: bytes, id_start: int, id_end: int, params: list[tuple[int, int]], raw_start: int
+    ) -> Read:
+        if raw_start % plan.itemsize:  # a view would be misaligned: copy the tensor's bytes
+            tensor = np.ndarray(plan.shape, plan.dtype, data[raw_start:raw_start + plan.nbytes])
+        else:  # a read-only view of the request's bytes
+            tensor = np.ndarray(plan.shape, plan.dtype, data, raw_start)
+        key = None
+        if params:
+            only = pb.ModelInferRequest.FromString(b"".join([data[a:b] for a, b in params]))
+            key = routing_key(only)
+        request_id = data[id_start:id_end].decode() if id_start >= 0 else ""
+        return plan.model, {plan.input: tensor}, plan.rows, plan.specs, plan.version, key, request_id
+
+    def _learn(self, key: bytes, request: pb.ModelInferRequest, read: Read) -> None:
+        model = read[0]
+        single = _plan(model.signature).single
+        if (
+            single is None  # several inputs, a BOOL input (its bytes are checked), a variable dimension
+            or len(request.inputs) != 1
+            or len(request.raw_input_contents) != 1
+            or len(read[1]) != 1
+        ):
+            return
+        if len(self._plans) >= self._max:
+            self._plans.clear()  # stale keys (models reloaded) go with the rest; rebuilt on use
+        self._plans[key] = _Plan(model, read, request)
