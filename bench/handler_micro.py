@@ -6,12 +6,13 @@ request from its bytes and serializes the response as grpc does around a handler
 
 HOME: a driftgate home where a gateway has run before (it serves the saved config; no registry is
 needed, hence the unreachable registry address). Prints microseconds of CPU per call, min and median
-over 40 chunks of 250 calls (the two handlers' chunks interleaved), their ratio, and session.run
-alone for scale.
+over 40 chunks of 250 calls (the handlers' chunks interleaved), for requests without an id and
+with a new id each, the ratios, and session.run alone for scale.
 """
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import sys
 import time
@@ -69,15 +70,21 @@ async def main(home: Path, mode: str) -> None:
     onnx = next(p for p in (home / "artifacts").rglob("*") if p.is_file())
     bare = BareServicer(BareModel.from_onnx(str(onnx), 256), [], 0.0)
     x = np.zeros((1, 30), dtype=np.float32)
-    request = pb.ModelInferRequest(model_name="fraud", id="r1")
-    request.inputs.add(name="transaction", datatype="FP32", shape=[1, 30])
-    request.raw_input_contents.append(x.tobytes())
-    for spec in server.plane.models["fraud"].signature.outputs:  # as perf_analyzer and tritonclient ask
-        request.outputs.add(name=spec.name)
+
+    def request_bytes(request_id: str) -> bytes:
+        request = pb.ModelInferRequest(model_name="fraud", id=request_id)
+        request.inputs.add(name="transaction", datatype="FP32", shape=[1, 30])
+        request.raw_input_contents.append(x.tobytes())
+        for spec in server.plane.models["fraud"].signature.outputs:  # as perf_analyzer and tritonclient ask
+            request.outputs.add(name=spec.name)
+        return request.SerializeToString()
+
+    # Two clients: one that sends no id (perf_analyzer; driftgate then makes one for its request
+    # log), one that sends a new id every time (a payment system's transaction id).
+    sets = {"no id": [request_bytes("")], "own ids": [request_bytes(f"txn-{i:08d}") for i in range(1024)]}
     context = _Context()
     # As grpc calls them: the request parsed by the method's deserializer, the handler, the response
     # serialized by its serializer (driftgate's ModelInfer has neither: it reads and writes bytes).
-    wire_request = request.SerializeToString()
     parse = pb.ModelInferRequest.FromString
     bare_serialize = pb.ModelInferResponse.SerializeToString
     if inference_handlers is not None:
@@ -88,16 +95,26 @@ async def main(home: Path, mode: str) -> None:
     else:
         gateway_infer, gateway_serialize, gateway_parse = server.servicer.ModelInfer, bare_serialize, parse
 
-    async def bare_call() -> bytes:
-        return bare_serialize(await bare.ModelInfer(parse(wire_request), context))
+    calls: dict[str, Callable[[], Awaitable[object]]] = {}
+    for label, requests in sets.items():
+        bare_next = itertools.cycle(requests).__next__
+        gateway_next = itertools.cycle(requests).__next__
 
-    async def gateway_call() -> bytes:
-        return gateway_serialize(await gateway_infer(gateway_parse(wire_request), context))
+        async def bare_call(next_request: Callable[[], bytes] = bare_next) -> bytes:
+            return bare_serialize(await bare.ModelInfer(parse(next_request()), context))
 
-    results = await _interleaved({"bare handler": bare_call, "driftgate handler": gateway_call})
+        async def gateway_call(next_request: Callable[[], bytes] = gateway_next) -> bytes:
+            return gateway_serialize(await gateway_infer(gateway_parse(next_request()), context))
+
+        calls[f"bare, {label}"] = bare_call
+        calls[f"driftgate, {label}"] = gateway_call
+
+    results = await _interleaved(calls)
     for name, (best, median) in results.items():
-        print(f"{name}: {best:.1f} us/call (min over chunks), median {median:.1f}")
-    print(f"driftgate / bare, medians: {results['driftgate handler'][1] / results['bare handler'][1]:.3f}")
+        print(f"{name:22s} {best:6.1f} us/call (min over chunks), median {median:6.1f}")
+    for label in sets:
+        ratio = results[f"driftgate, {label}"][1] / results[f"bare, {label}"][1]
+        print(f"driftgate / bare, {label}, medians: {ratio:.3f}")
     version = server.plane.models["fraud"].ready[1]
     started = time.perf_counter()
     for _ in range(5000):

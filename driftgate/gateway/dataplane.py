@@ -150,16 +150,31 @@ class DataPlane:
     ) -> tuple[LoadedVersion, list[np.ndarray]]:
         started = time.perf_counter_ns()
         lv = self.select(model, version, key)
-        try:
-            outputs = await self.score(lv, feeds, rows)
-        except ScoringError:
-            lv.counters.failure(time.perf_counter_ns() - started)
-            raise
+        if lv.batcher is None and rows <= self._inline_max_rows:
+            # Inline, as score() would run it; no await between start and end, so no drain can
+            # see it in flight and enter/leave are not needed.
+            try:
+                outputs = lv.run(feeds)
+            except Exception as exc:
+                lv.counters.failure(time.perf_counter_ns() - started)
+                raise ScoringError(f"{lv.model} version {lv.version} failed to score: {exc}") from exc
+        else:
+            try:
+                outputs = await self.score(lv, feeds, rows)
+            except ScoringError:
+                lv.counters.failure(time.perf_counter_ns() - started)
+                raise
         computed = time.perf_counter_ns()
         now = time.time()
-        scores = self.observe(lv, feeds, outputs, now)
+        scores = None
+        score = lv.score
+        if score is not None:  # observe(), inline
+            scores = score.scores(outputs)
+            sketch = lv.sketch
+            if sketch is not None and self._drift:
+                sketch.observe(feeds[lv.drift_input], scores, now)  # type: ignore[index]
         if self.requestlog is not None:
-            self.requestlog.record(lv, request_id, scores)
+            self.requestlog.record(lv, request_id, scores, now)
         routes = model.routes
         if routes is not None and routes.shadows and not version:
             self._mirror(model, lv, routes, feeds, scores, rows)

@@ -47,52 +47,63 @@ def read_message(request: pb.ModelInferRequest, plane: DataPlane) -> Read:
 
 def scan(data: bytes) -> tuple[bytes, int, int, list[tuple[int, int]], int, int] | None:
     """Split a serialized ModelInferRequest's top-level fields: (the fixed fields' bytes, id
-    start, id end, the parameter entries' (start, end), raw start, raw end), where the ranges
-    are of the values (past tag and length); id start is -1 without an id. None when the
-    request is not one raw tensor among the seven known fields, or its lengths do not add up."""
+    start, id end, the parameter entries' (start, end), raw start, raw end), where the id and
+    raw ranges are of the values (past tag and length) and the parameter ranges of whole fields;
+    id start is -1 without an id. None when the request is not one raw tensor among the seven
+    known fields, or its lengths do not add up."""
     n = len(data)
     pos = 0
-    fixed: list[tuple[int, int]] = []  # ranges of whole fields (tag included), merged when adjacent
+    cuts: list[tuple[int, int]] = []  # whole fields left out of the key: id, parameters, raw
     id_start = id_end = raw_start = raw_end = -1
     params: list[tuple[int, int]] = []
-    while pos < n:
-        tag = data[pos]
-        length = data[pos + 1] if pos + 1 < n else 128
-        start = pos + 2
-        if length >= 128:  # a longer varint (or the data ended): at most 4 bytes here
-            length &= 0x7F
-            shift = 7
-            while True:
-                if start >= n or shift > 28:
-                    return None
-                byte = data[start]
-                start += 1
-                length |= (byte & 0x7F) << shift
-                if byte < 128:
-                    break
-                shift += 7
-        end = start + length
-        if end > n:
-            return None
-        if tag in _FIXED:
-            if fixed and fixed[-1][1] == pos:
-                fixed[-1] = (fixed[-1][0], end)
+    fixed = _FIXED
+    try:
+        while pos < n:
+            tag = data[pos]
+            length = data[pos + 1]
+            start = pos + 2
+            if length >= 128:  # a longer varint: at most 4 bytes here
+                length &= 0x7F
+                shift = 7
+                while True:
+                    byte = data[start]
+                    start += 1
+                    length |= (byte & 0x7F) << shift
+                    if byte < 128:
+                        break
+                    shift += 7
+                    if shift > 28:
+                        return None
+            end = start + length
+            if tag in fixed:
+                pos = end
+                continue
+            if tag == _RAW:
+                if raw_start >= 0:
+                    return None  # a second tensor: the message path
+                raw_start, raw_end = start, end
+            elif tag == _ID:
+                id_start, id_end = start, end  # the last one counts, as in protobuf
+            elif tag == _PARAMS:
+                params.append((pos, end))
             else:
-                fixed.append((pos, end))
-        elif tag == _RAW:
-            if raw_start >= 0:
-                return None  # a second tensor: the message path
-            raw_start, raw_end = start, end
-        elif tag == _ID:
-            id_start, id_end = start, end  # the last one counts, as in protobuf
-        elif tag == _PARAMS:
-            params.append((pos, end))
-        else:
-            return None
-        pos = end
-    if raw_start < 0:
+                return None
+            cuts.append((pos, end))
+            pos = end
+    except IndexError:  # the data ended inside a tag or a length
         return None
-    key = data[fixed[0][0]:fixed[0][1]] if len(fixed) == 1 else b"".join([data[a:b] for a, b in fixed])
+    if pos != n or raw_start < 0:
+        return None
+    if len(cuts) == 1 and cuts[0][1] == n:  # the common layout: the tensor last, no id, no parameters
+        key = data[:cuts[0][0]]
+    else:
+        parts = []
+        last = 0
+        for a, b in cuts:
+            parts.append(data[last:a])
+            last = b
+        parts.append(data[last:])
+        key = b"".join(parts)
     return key, id_start, id_end, params, raw_start, raw_end
 
 
@@ -130,9 +141,23 @@ class RequestReader:
 
     def __init__(self, max_plans: int = _PLANS_MAX) -> None:
         self._plans: dict[bytes, _Plan] = {}
+        # By request length: a learnt request's bytes up to its tensor (the tensor last), with its
+        # id and routing key. A request of that length that starts with those bytes differs from
+        # it in the tensor's bytes alone: a client that sends no id needs no scan at all.
+        self._exact: dict[int, tuple[bytes, _Plan, str, str | None]] = {}
         self._max = max_plans
 
     def read(self, data: bytes, plane: DataPlane) -> Read:
+        exact = self._exact.get(len(data))
+        if exact is not None and data.startswith(exact[0]):
+            prefix, seen, request_id, routing = exact
+            if plane.models.get(seen.name) is seen.model:
+                start = len(prefix)
+                if start % seen.itemsize:
+                    tensor = np.ndarray(seen.shape, seen.dtype, data[start:])
+                else:
+                    tensor = np.ndarray(seen.shape, seen.dtype, data, start)
+                return seen.model, {seen.input: tensor}, seen.rows, seen.specs, seen.version, routing, request_id
         fields = scan(data)
         if fields is not None:
             key, id_start, id_end, params, raw_start, raw_end = fields
@@ -152,7 +177,7 @@ class RequestReader:
             raise InvalidRequest(f"the request is not a valid ModelInferRequest: {exc}") from None
         read = read_message(request, plane)
         if fields is not None:
-            self._learn(fields[0], request, read)
+            self._learn(data, fields, request, read)
         return read
 
     @staticmethod
@@ -170,7 +195,13 @@ class RequestReader:
         request_id = data[id_start:id_end].decode() if id_start >= 0 else ""
         return plan.model, {plan.input: tensor}, plan.rows, plan.specs, plan.version, key, request_id
 
-    def _learn(self, key: bytes, request: pb.ModelInferRequest, read: Read) -> None:
+    def _learn(
+        self,
+        data: bytes,
+        fields: tuple[bytes, int, int, list[tuple[int, int]], int, int],
+        request: pb.ModelInferRequest,
+        read: Read,
+    ) -> None:
         model = read[0]
         single = _plan(model.signature).single
         if (
@@ -182,4 +213,8 @@ class RequestReader:
             return
         if len(self._plans) >= self._max:
             self._plans.clear()  # stale keys (models reloaded) go with the rest; rebuilt on use
-        self._plans[key] = _Plan(model, read, request)
+            self._exact.clear()
+        plan = self._plans[fields[0]] = _Plan(model, read, request)
+        raw_start, raw_end = fields[4], fields[5]
+        if raw_end == len(data):  # the tensor last, as every protobuf library writes it
+            self._exact[len(data)] = (data[:raw_start], plan, read[6], read[5])

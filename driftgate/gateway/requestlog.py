@@ -88,11 +88,12 @@ class RequestLog:
     def next_id(self) -> str:
         return f"{self.prefix}{next(self._counter)}"
 
-    def record(self, lv: _Scored, request_id: str, scores: np.ndarray | None) -> None:
-        """Keep one scored request (hot path: no copies, no expansion)."""
+    def record(self, lv: _Scored, request_id: str, scores: np.ndarray | None, now: float | None = None) -> None:
+        """Keep one scored request (hot path: no copies, no expansion); ``now``: the unix time
+        the caller read already, else the log's clock."""
         if scores is None:
             return
-        self._entries.append((lv.model, lv.version, request_id, scores, self._clock()))
+        self._entries.append((lv.model, lv.version, request_id, scores, self._clock() if now is None else now))
         self._appended += 1
         self._rows += len(scores)
         if self._rows > self.capacity:

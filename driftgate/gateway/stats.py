@@ -32,7 +32,7 @@ class VersionCounters:
     success_ns: int = 0
     fail_ns: int = 0
     compute_ns: int = 0
-    last_inference_ms: int = 0
+    last_inference_s: float = 0.0  # unix time of the last success (ModelStatistics wants ms: see below)
     buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKET_BOUNDS_US) + 1))
     shadow_requests: int = 0
     shadow_dropped: int = 0
@@ -48,6 +48,10 @@ class VersionCounters:
     batch_buckets: list[int] = field(default_factory=lambda: [0] * (len(BATCH_ROWS_BOUNDS) + 1))
 
     @property
+    def last_inference_ms(self) -> int:
+        return int(self.last_inference_s * 1000)
+
+    @property
     def executions(self) -> int:
         """Session runs that answered requests: one per unbatched success, one per batch."""
         return self.requests - self.failures - self.batched_requests + self.batch_runs
@@ -59,7 +63,7 @@ class VersionCounters:
         self.success_ns += total_ns
         self.compute_ns += compute_ns
         self.buckets[bisect.bisect_left(_BOUNDS_NS, total_ns)] += 1
-        self.last_inference_ms = int((time.time() if now is None else now) * 1000)
+        self.last_inference_s = time.time() if now is None else now
 
     def failure(self, total_ns: int) -> None:
         self.requests += 1

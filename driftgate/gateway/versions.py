@@ -50,10 +50,15 @@ class ScoreSpec:
     column: int
 
     def scores(self, outputs: list[np.ndarray]) -> np.ndarray:
+        """One score a row: a view of the output where one will do (the drift kernel takes any
+        layout; the request log concatenates)."""
         out = outputs[self.output_index]
-        if self.column >= 0 and out.ndim == 2:
-            out = out[:, self.column]
-        return np.ascontiguousarray(out.reshape(out.shape[0]) if out.ndim > 1 else out)
+        ndim = out.ndim
+        if ndim == 1:
+            return out
+        if ndim == 2 and self.column >= 0:
+            return out[:, self.column]
+        return out.reshape(out.shape[0])
 
 
 @dataclass(slots=True, eq=False)

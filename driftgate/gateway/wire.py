@@ -16,6 +16,7 @@ the caller takes the message path (driftgate.gateway.tensors.encode_outputs).
 from __future__ import annotations
 
 import math
+import operator
 import sys
 from collections.abc import Sequence
 
@@ -30,6 +31,8 @@ _ID_TAG = b"\x1a"  # ModelInferResponse.id: field 3, length-delimited
 _RAW_TAG = b"\x32"  # ModelInferResponse.raw_output_contents: field 6, length-delimited
 _STREAM_RESPONSE_TAG = b"\x12"  # ModelStreamInferResponse.infer_response: field 2
 _SMALL = tuple(bytes((i,)) for i in range(128))
+_SHAPE = operator.attrgetter("shape")
+_DTYPE = operator.attrgetter("dtype")
 _MAX_SHAPES = 4096  # batch shapes remembered per version (one per batch size, for most models)
 
 
@@ -73,7 +76,9 @@ class ResponseWriter:
         if dtypes is None or len(arrays) != len(dtypes):
             return None
         try:
-            shapes = tuple([a.shape for a in arrays])
+            shapes = tuple(map(_SHAPE, arrays))
+            if tuple(map(_DTYPE, arrays)) != dtypes:  # == a native dtype: the byte order too
+                return None
         except AttributeError:  # not arrays
             return None
         plan = self._plans.get(shapes)
@@ -84,12 +89,11 @@ class ResponseWriter:
         meta, prefixes = plan
         if request_id:
             rid = request_id.encode()
-            parts = [self._head, _ID_TAG, varint(len(rid)), rid, meta]
+            size = len(rid)
+            parts = [self._head, _ID_TAG, _SMALL[size] if size < 128 else varint(size), rid, meta]
         else:
             parts = [self._head, meta]
-        for array, dtype, prefix in zip(arrays, dtypes, prefixes, strict=True):
-            if array.__class__ is not np.ndarray or array.dtype != dtype:  # != a native dtype: also byte order
-                return None
+        for prefix, array in zip(prefixes, arrays, strict=True):
             parts.append(prefix)
             parts.append(array)  # joined through the buffer protocol: one copy, into the response
         try:

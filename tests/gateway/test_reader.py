@@ -171,6 +171,19 @@ def test_the_shortcut_is_taken_for_a_request_seen_before() -> None:
     assert len(reader._plans) == 2
 
 
+def test_a_request_that_differs_only_in_its_tensor_is_read_from_its_length() -> None:
+    reader = RequestReader()
+    first = _fraud(2, "id-1")
+    reader.read(first, PLANE)
+    assert len(reader._exact) == 1
+    second = bytearray(first)
+    second[-4:] = np.float32(9.5).tobytes()  # the last value of the tensor
+    *_, key, rid = read = reader.read(bytes(second), PLANE)
+    assert read[1]["transaction"][1, 3] == 9.5 and rid == "id-1" and key is None
+    other = reader.read(_fraud(2, "id-2"), PLANE)  # same length, another id: not the remembered bytes
+    assert other[6] == "id-2"
+
+
 def test_a_model_whose_served_state_changed_is_read_again() -> None:
     plane = _plane()
     reader = RequestReader()
