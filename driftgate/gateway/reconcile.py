@@ -68,15 +68,21 @@ def _score_spec(lv: LoadedVersion, profile: pb.ReferenceProfile) -> ScoreSpec | 
     """Where the score lives: the profile's score output/column, else the first floating output
     (column 1 of a two-column output, the only column of a one-column one)."""
     names = lv.output_names
+    specs = lv.output_specs
+
+    def narrow(index: int) -> bool:  # at most two values a row: scores may be views (ScoreSpec)
+        shape = specs[index].shape
+        return len(shape) == 1 or (len(shape) == 2 and 0 < shape[1] <= 2)
+
     if profile.score_output and profile.score_output in names:
         index = names.index(profile.score_output)
-        return ScoreSpec(index, profile.score_column)
-    for index, spec in enumerate(lv.output_specs):
+        return ScoreSpec(index, profile.score_column, narrow(index))
+    for index, spec in enumerate(specs):
         if spec.datatype in ("FP32", "FP64", "FP16"):
             if len(spec.shape) == 2 and spec.shape[1] == 2:
-                return ScoreSpec(index, 1)
+                return ScoreSpec(index, 1, True)
             if len(spec.shape) == 1 or (len(spec.shape) == 2 and spec.shape[1] == 1):
-                return ScoreSpec(index, 0 if len(spec.shape) == 2 else -1)
+                return ScoreSpec(index, 0 if len(spec.shape) == 2 else -1, True)
             return None
     return None
 

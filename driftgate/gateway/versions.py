@@ -44,21 +44,23 @@ def providers_for(device: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class ScoreSpec:
-    """Where the score is read: output index and column (-1: the output has one value a row)."""
+    """Where the score is read: output index and column (-1: the output has one value a row).
+
+    ``view``: the scores may be a view of the output (the drift kernel takes any layout and the
+    request log concatenates). Only for outputs of at most two values a row: the request log keeps
+    scores for minutes, and a view keeps the whole output alive (a thousand-class output would
+    hold a thousand times the bytes)."""
 
     output_index: int
     column: int
+    view: bool = False
 
     def scores(self, outputs: list[np.ndarray]) -> np.ndarray:
-        """One score a row: a view of the output where one will do (the drift kernel takes any
-        layout; the request log concatenates)."""
         out = outputs[self.output_index]
-        ndim = out.ndim
-        if ndim == 1:
+        if out.ndim == 1:
             return out
-        if ndim == 2 and self.column >= 0:
-            return out[:, self.column]
-        return out.reshape(out.shape[0])
+        out = out[:, self.column] if out.ndim == 2 and self.column >= 0 else out.reshape(out.shape[0])
+        return out if self.view else np.ascontiguousarray(out)
 
 
 @dataclass(slots=True, eq=False)

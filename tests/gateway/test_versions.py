@@ -4,10 +4,11 @@ wrapper's checks, which decode_inputs has made already); the result must be the 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from driftgate.demo import generate, train_demo_model
 from driftgate.gateway.stats import VersionCounters
-from driftgate.gateway.versions import load_version
+from driftgate.gateway.versions import ScoreSpec, load_version
 
 
 def test_cpu_version_runs_the_sessions_own_run_and_matches_the_public_api() -> None:
@@ -25,3 +26,15 @@ def test_cpu_version_runs_the_sessions_own_run_and_matches_the_public_api() -> N
         np.testing.assert_array_equal(a, b)
     lv.release()
     assert lv._run is None and lv.session is None
+
+
+def test_scores_are_views_only_of_narrow_outputs() -> None:
+    narrow = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]], dtype=np.float32)
+    scores = ScoreSpec(0, 1, view=True).scores([narrow])
+    assert scores.tolist() == pytest.approx([0.1, 0.8, 0.5]) and np.shares_memory(scores, narrow)
+    wide = np.random.default_rng(0).random((3, 1000)).astype(np.float32)  # a thousand classes
+    scores = ScoreSpec(0, 7).scores([wide])
+    assert scores.tolist() == wide[:, 7].tolist() and not np.shares_memory(scores, wide)
+    assert scores.flags.c_contiguous
+    single = np.array([[0.3], [0.6]], dtype=np.float64)
+    assert ScoreSpec(0, -1).scores([single]).tolist() == [0.3, 0.6]
