@@ -46,18 +46,19 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, GENERIC_INTERNAL
 
 
-def _request_id(request: Any) -> str:
-    if isinstance(request, bytes):  # a handler that reads its request's bytes (ModelInfer)
-        from driftgate.gateway.reader import request_id
-
-        return request_id(request)
+def _request_id(servicer: Any, request: Any) -> str:
+    """The request's id for the log: the servicer's ``request_id_of(request)`` where it has one (a
+    handler that reads its request's bytes itself), else the message's ``id`` field."""
+    read = getattr(servicer, "request_id_of", None)
+    if read is not None:
+        return str(read(request))
     return getattr(request, "id", "") or ""
 
 
-def _log_unexpected(method: str, request: Any, exc: BaseException) -> None:
+def _log_unexpected(method: str, request: Any, exc: BaseException, servicer: Any = None) -> None:
     code, _ = status_for(exc)
     if code is grpc.StatusCode.INTERNAL:
-        log.error("%s failed (request id %r)", method, _request_id(request), exc_info=exc)
+        log.error("%s failed (request id %r)", method, _request_id(servicer, request), exc_info=exc)
 
 
 def _wrap_unary(method: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,11 +67,11 @@ def _wrap_unary(method: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return await fn(self, request, context)
         except errors.DriftgateError as exc:
-            _log_unexpected(method, request, exc)
+            _log_unexpected(method, request, exc, self)
             code, message = status_for(exc)
             await context.abort(code, message)
         except Exception as exc:  # the edge: nothing else may reach grpc as str(exc)
-            _log_unexpected(method, request, exc)
+            _log_unexpected(method, request, exc, self)
             await context.abort(grpc.StatusCode.INTERNAL, GENERIC_INTERNAL)
 
     return handler
@@ -83,11 +84,11 @@ def _wrap_stream(method: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             async for item in fn(self, request, context):
                 yield item
         except errors.DriftgateError as exc:
-            _log_unexpected(method, request, exc)
+            _log_unexpected(method, request, exc, self)
             code, message = status_for(exc)
             await context.abort(code, message)
         except Exception as exc:
-            _log_unexpected(method, request, exc)
+            _log_unexpected(method, request, exc, self)
             await context.abort(grpc.StatusCode.INTERNAL, GENERIC_INTERNAL)
 
     return handler

@@ -14,7 +14,7 @@ from driftgate import __version__
 from driftgate.errors import Conflict, DriftgateError, ModelNotReady, ShuttingDown
 from driftgate.gateway.dataplane import DataPlane, ServedModel
 from driftgate.gateway.metrics import GatewayMetrics
-from driftgate.gateway.reader import Read, RequestReader, read_message
+from driftgate.gateway.reader import Read, RequestReader, read_message, request_id
 from driftgate.gateway.tensors import encode_outputs
 from driftgate.gateway.versions import LoadedVersion
 from driftgate.gateway.wire import ResponseWriter, stream_frame
@@ -77,6 +77,13 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         self.accepting = True
         self.in_flight = 0
         self._reader = RequestReader()
+
+    @staticmethod
+    def request_id_of(request: object) -> str:
+        """For the edge's log of an internal error: ModelInfer's request comes as bytes."""
+        if isinstance(request, bytes):
+            return request_id(request)
+        return getattr(request, "id", "") or ""
 
     # -- health and metadata -------------------------------------------------------------------
 

@@ -210,8 +210,9 @@ def test_request_id_for_logs() -> None:
 
 
 def test_an_internal_error_is_logged_with_the_id_of_a_request_read_from_bytes(caplog: pytest.LogCaptureFixture) -> None:
+    from driftgate.gateway.servicer import InferenceServicer
     from driftgate.grpc_edge import _log_unexpected
 
     with caplog.at_level("ERROR", logger="driftgate.edge"):
-        _log_unexpected("ModelInfer", _fraud(1, "card-42"), RuntimeError("boom"))
+        _log_unexpected("ModelInfer", _fraud(1, "card-42"), RuntimeError("boom"), InferenceServicer)
     assert "card-42" in caplog.text and "boom" in caplog.text
