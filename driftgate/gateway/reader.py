@@ -211,7 +211,7 @@ class RequestReader:
             or len(read[1]) != 1
         ):
             return
-        if len(self._plans) >= self._max:
+        if len(self._plans) >= self._max or len(self._exact) >= self._max:
             self._plans.clear()  # stale keys (models reloaded) go with the rest; rebuilt on use
             self._exact.clear()
         plan = self._plans[fields[0]] = _Plan(model, read, request)

@@ -216,3 +216,10 @@ def test_an_internal_error_is_logged_with_the_id_of_a_request_read_from_bytes(ca
     with caplog.at_level("ERROR", logger="driftgate.edge"):
         _log_unexpected("ModelInfer", _fraud(1, "card-42"), RuntimeError("boom"), InferenceServicer)
     assert "card-42" in caplog.text and "boom" in caplog.text
+
+
+def test_the_caches_stay_bounded() -> None:
+    reader = RequestReader(max_plans=4)
+    for i in range(20):  # ids of growing length: a new remembered length each time
+        reader.read(_fraud(1 + i % 3, "x" * i), PLANE)
+        assert len(reader._plans) <= 4 and len(reader._exact) <= 4
