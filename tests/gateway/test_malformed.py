@@ -82,6 +82,56 @@ def test_malformed_requests_get_client_errors(stub, request):
         assert exc.details()
 
 
+@pytest.fixture(scope="module")
+def raw_infer(served):
+    """ModelInfer with the request's bytes as they are: the gateway reads them itself."""
+    channel = grpc.insecure_channel(served.gateway)
+    return channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")  # bytes in, bytes out
+
+
+def _good(rows: int) -> bytes:
+    request = pb.ModelInferRequest(model_name="fraud")
+    request.inputs.add(name="transaction", datatype="FP32", shape=[rows, 30])
+    request.raw_input_contents.append(np.ones((rows, 30), dtype=np.float32).tobytes())
+    request.outputs.add(name="label")
+    request.outputs.add(name="probabilities")
+    return request.SerializeToString()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                     HealthCheck.too_slow])
+@given(
+    rows=st.integers(1, 3),
+    cut=st.integers(0, 400),
+    flip=st.integers(0, 400),
+    bit=st.integers(0, 7),
+    tail=st.binary(max_size=6),
+    garbage=st.booleans(),
+)
+def test_mangled_bytes_get_client_errors(raw_infer, rows, cut, flip, bit, tail, garbage):
+    """Bytes off the wire, mangled after a good request taught the reader its layout."""
+    good = _good(rows)
+    assert pb.ModelInferResponse.FromString(raw_infer(good, timeout=10)).model_name == "fraud"
+    data = bytearray(good)
+    if garbage:
+        data = bytearray(tail or b"\xff")
+    else:
+        data[flip % len(data)] ^= 1 << bit
+        data = data[: len(data) - cut % 8] + tail
+    try:
+        pb.ModelInferResponse.FromString(raw_infer(bytes(data), timeout=10))  # some mangles are still valid
+    except grpc.RpcError as exc:
+        assert exc.code() in CLIENT_ERRORS, (exc.code(), exc.details(), bytes(data))
+        assert exc.details()
+
+
+def test_bytes_that_are_no_request_are_invalid_argument(raw_infer):
+    with pytest.raises(grpc.RpcError) as info:
+        raw_infer(b"\x0a\xff\xff", timeout=10)  # a length past the end
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid ModelInferRequest" in info.value.details()
+
+
 def test_still_serving_after_the_fuzzing(served):
     stub = served.stub()
     request = pb.ModelInferRequest(model_name="fraud")
