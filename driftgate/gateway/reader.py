@@ -11,7 +11,9 @@ repeat what that path decided; protobuf's semantics make it sound (a message is 
 concatenation of its fields: the fixed fields' bytes alone parse to the same model name, version,
 inputs and outputs). Anything else (a field the scanner does not expect, a second raw entry, a
 new key, a model whose served state changed since the key was learnt, an id that is not UTF-8)
-takes the message path. tests/gateway/test_reader.py holds the two paths to the same answers.
+takes the message path. A client that sends no id needs not even the split: a request of a length
+seen before that starts with the learnt request's bytes up to its tensor differs from it in the
+tensor alone. tests/gateway/test_reader.py holds the paths to the same answers.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from google.protobuf.message import DecodeError
 
 from driftgate.errors import InvalidRequest
 from driftgate.gateway.dataplane import DataPlane, ServedModel
-from driftgate.gateway.tensors import _plan, decode_inputs, requested_outputs, routing_key
+from driftgate.gateway.tensors import decode_inputs, requested_outputs, routing_key, single_raw_input
 from driftgate.proto.inference import grpc_service_pb2 as pb
 from driftgate.signature import TensorSpec
 
@@ -203,9 +205,8 @@ class RequestReader:
         read: Read,
     ) -> None:
         model = read[0]
-        single = _plan(model.signature).single
         if (
-            single is None  # several inputs, a BOOL input (its bytes are checked), a variable dimension
+            not single_raw_input(model.signature)  # several inputs, BOOL (its bytes are checked), a variable dimension
             or len(request.inputs) != 1
             or len(request.raw_input_contents) != 1
             or len(read[1]) != 1

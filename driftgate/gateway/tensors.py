@@ -37,7 +37,7 @@ from driftgate.errors import InvalidRequest, InvalidTensor, ScoringError
 from driftgate.proto.inference import grpc_service_pb2
 from driftgate.signature import NUMPY_BY_DATATYPE, Signature, TensorSpec, datatype_of
 
-__all__ = ["decode_inputs", "encode_outputs", "requested_outputs", "routing_key"]
+__all__ = ["decode_inputs", "encode_outputs", "requested_outputs", "routing_key", "single_raw_input"]
 
 ROUTING_KEY_PARAMETER = "routing_key"
 
@@ -316,6 +316,12 @@ def _shape_message(name: str, shape: list[int], entry: _InputPlan, what: str) ->
     if any(d < 0 for d in shape):
         return f"input {name!r}: shape {shape} has a negative dimension"
     return f"input {name!r}: shape {shape}, the model expects {want} (-1: any size)"
+
+
+def single_raw_input(signature: Signature) -> bool:
+    """Whether decode's shortcut applies to a model: one numeric, non-BOOL input whose non-batch
+    dimensions are all fixed (so a raw tensor needs no check beyond its length)."""
+    return _plan(signature).single is not None
 
 
 _REQUESTED_MAX = 256  # distinct requested-output lists remembered per signature
