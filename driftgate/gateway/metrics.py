@@ -97,6 +97,12 @@ class GatewayMetrics:
         self.config_generation = Gauge(
             "driftgate_config_generation", "Generation of the registry config applied", registry=registry
         )
+        self.report_pause = Histogram(
+            "driftgate_report_pause_seconds",
+            "Event-loop time of one step of a report to the registry (build: the report, with the scored rows "
+            "when due; commit: forgetting the rows it carried); requests wait meanwhile",
+            ["step"], buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25), registry=registry,
+        )
 
     def watch_requests(self, counters: CounterSource, in_flight: Callable[[], int]) -> None:
         """Expose the request counters (read at scrape time)."""

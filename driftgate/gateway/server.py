@@ -75,6 +75,7 @@ class GatewayServer:
             home=home,
             report_interval_s=gs.report_interval_s,
             scored_interval_s=settings.accuracy.report_interval_s,
+            pause=self.metrics.report_pause,
         )
         self._warm = asyncio.Event()
         self.servicer = InferenceServicer(self.plane, self.metrics, self.is_ready)

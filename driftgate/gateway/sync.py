@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
+from prometheus_client import Histogram
 
 from driftgate.errors import ArtifactError
 from driftgate.gateway.dataplane import DataPlane
@@ -62,8 +63,11 @@ class RegistryLink:
         home: Path,
         report_interval_s: float,
         scored_interval_s: float = 0.0,
+        pause: Histogram | None = None,
     ) -> None:
         self._plane = plane
+        # the event loop's time in build_report and in the commit after it, by step (serving waits meanwhile)
+        self._pause = pause
         self._reconciler = reconciler
         self.gateway_id = gateway_id
         self._explicit = registry
@@ -231,11 +235,17 @@ class RegistryLink:
         if stub is None:
             return False
         try:
+            started = time.perf_counter()
             report = self.build_report(flush)
+            if self._pause is not None:
+                self._pause.labels("build").observe(time.perf_counter() - started)
             mark = self._scored_mark
             await stub.ReportStatus(report, timeout=5)
             if self._plane.requestlog is not None and mark is not None:
+                started = time.perf_counter()
                 self._plane.requestlog.commit(mark)  # only now: a failed report loses no scored row
+                if self._pause is not None:
+                    self._pause.labels("commit").observe(time.perf_counter() - started)
             return True
         except grpc.aio.AioRpcError as exc:
             log.debug("report failed: %s", exc.code().name)

@@ -86,9 +86,11 @@ class LoadedVersion:
     # the edge's response writers (driftgate.gateway.servicer), by id of the requested output specs
     wire: dict[int, Any] = field(default_factory=dict)
     version_str: str = field(init=False, default="")  # as responses carry it
+    key: tuple[str, int] = field(init=False, default=("", 0))  # (model, version), one shared tuple
 
     def __post_init__(self) -> None:
         self.version_str = str(self.version)
+        self.key = (self.model, self.version)
         self.bind_run()
 
     def bind_run(self) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from unittest import mock
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from driftgate.gateway import requestlog
 from driftgate.gateway.requestlog import RequestLog, id_prefix
 
 
@@ -14,6 +18,10 @@ from driftgate.gateway.requestlog import RequestLog, id_prefix
 class V:
     model: str
     version: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.model, self.version)
 
 
 def clock() -> float:
@@ -41,9 +49,12 @@ def test_full_buffer_drops_oldest_and_counts_rows() -> None:
         log.record(V("m", 1), f"r{i}", np.array([0.5], np.float32))
     log.record(V("m", 1), "batch", np.zeros(3, np.float32))  # 7 rows > 5: r0 and r1 go
     assert log.dropped == 2 and len(log) == 5
-    assert log.take().groups[0].ids == ["r2", "r3", "batch#0", "batch#1", "batch#2"]
-    log.record(V("m", 1), "huge", np.zeros(9, np.float32))  # larger than the buffer: it goes too
-    assert len(log) == 0 and log.dropped == 2 + 5 + 9
+    first = log.take()
+    assert first.groups[0].ids == ["r2", "r3", "batch#0", "batch#1", "batch#2"]
+    log.record(V("m", 1), "huge", np.zeros(9, np.float32))  # larger than the buffer: its newest rows stay
+    assert len(log) == 5 and log.dropped == 2 + 5 + 4
+    log.commit(first.mark)  # what that report carried was dropped meanwhile; the rows after it stay
+    assert log.take().groups[0].ids == [f"huge#{i}" for i in range(4, 9)]
 
 
 def test_commit_forgets_only_what_was_shipped() -> None:
@@ -129,7 +140,7 @@ def test_report_carries_packed_rows_the_registry_keeps_once(tmp_path) -> None:  
     link = RegistryLink(plane, reconciler, gateway_id="gw-1", registry="127.0.0.1:1", home=tmp_path,  # type: ignore[arg-type]
                         report_interval_s=1.0)
     report = pb.GatewayReport.FromString(link.build_report().SerializeToString())
-    assert (report.scored_source, report.scored_upto) == ("gw-1-abc-", 2)
+    assert (report.scored_source, report.scored_upto) == ("gw-1-abc-", 3)  # a mark counts rows
     batches = ScoredReports(LabelStore(db := Database.for_home(tmp_path), AccuracySettings())).convert(report)
     assert [(b.version, list(b.ids), b.scores.tolist(), b.at.tolist()) for b in batches] == [
         (1, ["a"], [0.25], [100.0]), (2, ["b#0", "b#1"], [0.5, 0.75], [100.0, 100.0])
@@ -181,13 +192,17 @@ def test_report_once_commits_what_its_report_carried(tmp_path) -> None:  # type:
     import asyncio
     from types import SimpleNamespace
 
+    from prometheus_client import CollectorRegistry
+
+    from driftgate.gateway.metrics import GatewayMetrics
     from driftgate.gateway.sync import RegistryLink
 
+    metrics = GatewayMetrics(CollectorRegistry())
     log = RequestLog(10, "gw-", clock)
     plane = SimpleNamespace(models={}, requestlog=log)
     reconciler = SimpleNamespace(generation=1, states={}, counters=dict)
     link = RegistryLink(plane, reconciler, gateway_id="gw", registry="127.0.0.1:1", home=tmp_path,  # type: ignore[arg-type]
-                        report_interval_s=1.0)
+                        report_interval_s=1.0, pause=metrics.report_pause)
     sent: list[list[str]] = []
 
     class Stub:
@@ -204,3 +219,91 @@ def test_report_once_commits_what_its_report_carried(tmp_path) -> None:  # type:
     log.record(V("m", 1), "b", np.array([0.1], np.float32))
     assert asyncio.run(link.report_once())
     assert sent == [[], ["a"], ["b"]] and len(log) == 0
+
+    def pauses(step: str) -> float | None:
+        return metrics.registry.get_sample_value("driftgate_report_pause_seconds_count", {"step": step})
+
+    assert pauses("build") == 3 and pauses("commit") == 3
+
+
+class _Reference:
+    """The log's contract, written plainly: a list of rows (row number, key, id, score, time)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.rows: list[tuple[int, tuple[str, int], str, float, float]] = []
+        self.appended = 0
+        self.dropped = 0
+        self.unconfirmed: int | None = None
+
+    def record(self, key: tuple[str, int], rid: str, scores: list[float], at: float) -> None:
+        for i, score in enumerate(scores):
+            self.rows.append((self.appended, key, rid if len(scores) == 1 else f"{rid}#{i}", score, at))
+            self.appended += 1
+        excess = len(self.rows) - self.capacity
+        if excess > 0:
+            del self.rows[:excess]
+            self.dropped += excess
+
+    def take(self) -> tuple[int, list[tuple[tuple[str, int], list[str], list[float], list[float]]]]:
+        mark = self.appended if self.unconfirmed is None else self.unconfirmed
+        self.unconfirmed = mark
+        pending = [row for row in self.rows if row[0] < mark]
+        groups = []
+        for key in sorted({row[1] for row in pending}):
+            mine = [row for row in pending if row[1] == key]
+            groups.append((key, [r[2] for r in mine], [r[3] for r in mine], [r[4] for r in mine]))
+        return mark, groups
+
+    def commit(self, mark: int) -> None:
+        self.rows = [row for row in self.rows if row[0] >= mark]
+        if self.unconfirmed is not None and mark >= self.unconfirmed:
+            self.unconfirmed = None
+
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("record"), st.sampled_from([("m", 1), ("m", 2), ("a", 7)]), st.integers(0, 4)),
+        st.tuples(st.just("take"), st.just(None), st.just(0)),
+        st.tuples(st.just("commit"), st.just(None), st.integers(0, 2)),  # the last mark, an older one, a stale one
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(capacity=st.integers(1, 12), ops=_ops)
+def test_the_columns_keep_the_contract_of_a_list_of_rows(capacity: int, ops: list) -> None:  # type: ignore[type-arg]
+    """Any sequence of records (batches, several versions), takes and commits (of the last mark,
+    an older one, one of a report that never came back), with drops and compactions in between,
+    reads as the plain list of rows does."""
+    with mock.patch.object(requestlog, "_COMPACT_AT", 3):  # spent rows are cut off after a handful
+        _check_against_reference(capacity, ops)
+
+
+def _check_against_reference(capacity: int, ops: list) -> None:  # type: ignore[type-arg]
+    log = RequestLog(capacity, "g-", clock)
+    ref = _Reference(capacity)
+    marks = [0]
+    versions = {key: V(*key) for key in [("m", 1), ("m", 2), ("a", 7)]}
+    for n, (op, key, arg) in enumerate(ops):
+        if op == "record":
+            scores = [round(0.1 * (n + i), 3) for i in range(arg)]
+            log.record(versions[key], f"r{n}", np.array(scores, np.float64), float(n))
+            ref.record(key, f"r{n}", [float(np.float32(s)) for s in scores], float(n))
+        elif op == "take":
+            pending = log.take()
+            mark, groups = ref.take()
+            assert pending.mark == mark
+            assert pending.rows == sum(len(g[1]) for g in groups)
+            got = [((g.model, g.version), g.ids, g.scores.tolist(), g.at.tolist()) for g in pending.groups]
+            assert got == groups
+            assert all(g.scores.dtype == np.float32 and g.at.dtype == np.float64 for g in pending.groups)
+            marks.append(mark)
+        else:
+            mark = marks[-1 - min(arg, len(marks) - 1)]
+            log.commit(mark)
+            ref.commit(mark)
+        assert len(log) == len(ref.rows)
+        assert log.dropped == ref.dropped
+        assert log.unconfirmed == (ref.unconfirmed is not None)
