@@ -81,6 +81,7 @@ class RequestLog:
         self._keys: list[tuple[str, int]] = []
         self._scores = array("f")
         self._at = array("d")
+        self._now = array("d", (0.0,))  # a batch's time, repeated into _at
         self._head = 0
         self._appended = 0  # rows ever appended: index i holds row number _appended - len(_ids) + i
         # batched requests as (row number of their row 0, rows), oldest first: their rows hold the
@@ -115,10 +116,11 @@ class RequestLog:
             self._at.append(now)
         elif n:
             self._batches.append((self._appended, n))
-            self._ids.extend(itertools.repeat(request_id, n))
-            self._keys.extend(itertools.repeat(lv.key, n))
+            self._ids += [request_id] * n
+            self._keys += [lv.key] * n
             self._scores.frombytes(np.ascontiguousarray(scores, dtype=np.float32).tobytes())
-            self._at.extend(itertools.repeat(now, n))
+            self._now[0] = now
+            self._at += self._now * n  # array to array: one copy, not n appends
         self._appended += n
         excess = len(self._ids) - self._head - self.capacity
         if excess > 0:  # full: the oldest rows go
