@@ -9,6 +9,15 @@ during a variant's run is that variant's: reports, drift windows, scored rows).
     python bench/ab_gateway.py HOME "bare=BARE=1" "driftgate="      # the bare server that scores, as a floor
     python bench/ab_gateway.py HOME "bare=BARE=noscore" "score=BARE=1" "driftgate="   # issue 2's ratio
     python bench/ab_gateway.py HOME "before=CWD=/path/to/old/checkout" "after="        # two versions of the code
+    python bench/ab_gateway.py HOME "before=CWD=..." "after=" --rate 1500 --seconds 20  # open loop: tails
+
+With ``--pause`` each gateway also serves its metrics, and the rows carry the event loop's time in
+reports to the registry over the window (driftgate_report_pause_seconds: total per request, count,
+and the bucket its longest pause fell in); versions without that metric show nothing there.
+
+With ``--rate`` the load is open loop (`driftgate bench --rate`, from this checkout for every
+variant: a fixed timetable, so a pause in the server shows in the latencies of every request due
+during it, where a closed loop would wait it out), and the rows carry p99.9 and max as well.
 
 HOME is a driftgate home with a model registered (the registry is started from it). Results
 print as a table and go to bench/results/ab-<time>.json.
@@ -72,12 +81,68 @@ def perf(pa: str, address: str, concurrency: int, seconds: float) -> dict[str, f
     }
 
 
+def pauses(log: Path) -> dict[str, tuple[float, float, list[tuple[float, float]]]] | None:
+    """driftgate_report_pause_seconds by step: (sum, count, cumulative buckets), from the gateway's
+    metrics endpoint (its address read from the gateway's log); None without one."""
+    import urllib.request
+
+    m = re.search(r"metrics on (\S+)", log.read_text(errors="replace"))
+    if not m:
+        return None
+    text = urllib.request.urlopen(m.group(1), timeout=5).read().decode()
+    out: dict[str, tuple[float, float, list[tuple[float, float]]]] = {}
+    for step in ("build", "commit"):
+        total = re.search(rf'driftgate_report_pause_seconds_sum{{step="{step}"}} (\S+)', text)
+        count = re.search(rf'driftgate_report_pause_seconds_count{{step="{step}"}} (\S+)', text)
+        buckets = [(float("inf") if le == "+Inf" else float(le), float(v)) for le, v in re.findall(
+            rf'driftgate_report_pause_seconds_bucket{{le="([^"]+)",step="{step}"}} (\S+)', text)]
+        if total and count:
+            out[step] = (float(total.group(1)), float(count.group(1)), buckets)
+    return out or None
+
+
+def pause_row(before: dict | None, after: dict | None, requests: float) -> dict[str, float]:  # type: ignore[type-arg]
+    """The window's pauses: us of event loop per request, how many, and the longest's bucket (ms)."""
+    if not before or not after:
+        return {}
+    row: dict[str, float] = {}
+    for step, (total, count, buckets) in after.items():
+        total0, count0, buckets0 = before.get(step, (0.0, 0.0, [(le, 0.0) for le, _ in buckets]))
+        row[f"pause_{step}_us_per_req"] = (total - total0) / requests * 1e6
+        row[f"pause_{step}_count"] = count - count0
+        grown = [le for (le, v), (_, v0) in zip(buckets, buckets0, strict=True) if v - v0 >= count - count0]
+        row[f"pause_{step}_max_le_ms"] = min(grown) * 1e3 if grown and count > count0 else 0.0
+    return row
+
+
+def open_loop(python: str, address: str, rate: float, seconds: float) -> dict[str, float]:
+    """One `driftgate bench` run at a fixed arrival rate; latencies in us, as perf() gives them."""
+    out = subprocess.run(
+        [python, "-m", "driftgate", "bench", "--target", address, "--model", "fraud", "--rate", f"{rate:g}",
+         "--duration", f"{seconds:g}s", "--warmup", "0s", "--json", "--quiet"],
+        capture_output=True, text=True, timeout=seconds * 5 + 120, cwd=ROOT, check=True,
+    ).stdout
+    doc = json.loads(out)
+    lat = doc["latency_us"]
+    return {
+        "count": float(doc["counted"]),
+        "rps": float(doc["throughput_rps"]),
+        "errors": float(sum(doc["errors"].values())),
+        "p50_us": lat.get("p50", float("nan")),
+        "p99_us": lat.get("p99", float("nan")),
+        "p99.9_us": lat.get("p99.9", float("nan")),
+        "max_us": lat.get("max", float("nan")),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("home", type=Path)
     parser.add_argument("variants", nargs="+", help="LABEL=ENV=VALUE[,ENV=VALUE...] (LABEL= for defaults)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--pause", action="store_true", help="read the report pauses from each gateway's metrics")
+    parser.add_argument("--rate", type=float, default=0.0, help="open loop at this many requests/s (driftgate bench)")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--pa", default=str(ROOT / ".perf-venv" / "bin" / "pa"))
     parser.add_argument("--python", default=sys.executable)
@@ -107,7 +172,8 @@ def main() -> int:
                     )
                 else:
                     proc, address = start(
-                        [*base, "gateway", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1"],
+                        [*base, "gateway", "--host", "127.0.0.1", "--port", "0",
+                         "--metrics-port", "0" if args.pause else "-1"],
                         {**quiet, **env}, "gateway listening on", work / f"{label}.log",
                     )
                 try:
@@ -127,17 +193,29 @@ def main() -> int:
                     perf(args.pa, address, args.concurrency, 2.0)  # warm-up, discarded
                     before, before_main = cpu_seconds(proc.pid), cpu_seconds(proc.pid, thread=True)
                     before_registry = cpu_seconds(registry.pid)
-                    row = perf(args.pa, address, args.concurrency, args.seconds)
+                    pause_before = pauses(work / f"{label}.log") if args.pause else None
+                    if args.rate:
+                        row = open_loop(args.python, address, args.rate, args.seconds)
+                    else:
+                        row = perf(args.pa, address, args.concurrency, args.seconds)
                     row["cpu_us_per_req"] = (cpu_seconds(proc.pid) - before) / row["count"] * 1e6
                     row["loop_cpu_us_per_req"] = (cpu_seconds(proc.pid, thread=True) - before_main) / row["count"] * 1e6
                     row["registry_cpu_us_per_req"] = (
                         (cpu_seconds(registry.pid) - before_registry) / row["count"] * 1e6
                     )
+                    if args.pause:
+                        row.update(pause_row(pause_before, pauses(work / f"{label}.log"), row["count"]))
                     results[label].append(row)
                     print(f"round {r + 1} {label:12s} {row['rps']:8.0f} req/s  p50 {row['p50_us']:6.0f} us  "
                           f"p99 {row['p99_us']:6.0f} us  cpu {row['cpu_us_per_req']:5.0f} us/req "
                           f"(event loop thread {row['loop_cpu_us_per_req']:5.0f})  "
-                          f"registry cpu {row['registry_cpu_us_per_req']:5.1f} us/req", flush=True)
+                          f"registry cpu {row['registry_cpu_us_per_req']:5.1f} us/req"
+                          + (f"  p99.9 {row['p99.9_us']:6.0f} us  max {row['max_us']:6.0f} us  "
+                             f"errors {row['errors']:.0f}" if args.rate else "")
+                          + "".join(f"  {step} pauses {row[f'pause_{step}_count']:.0f}, "
+                                    f"{row[f'pause_{step}_us_per_req']:.2f} us/req, longest <= "
+                                    f"{row[f'pause_{step}_max_le_ms']:g} ms"
+                                    for step in ("build", "commit") if f"pause_{step}_count" in row), flush=True)
                 finally:
                     proc.terminate()
                     proc.wait(30)
@@ -156,6 +234,15 @@ def main() -> int:
         first = first or mean
         print(f"{label:12s} {min(rps):8.0f}-{max(rps):<8.0f} {min(cpu):6.0f}-{max(cpu):<6.0f}   "
               f"{min(loop):6.0f}-{max(loop):<6.0f}   {min(reg):5.1f}-{max(reg):<5.1f}   {mean / first:.3f}")
+    if args.rate:
+        print(f"\nopen loop at {args.rate:g} req/s, latency us (min-max over rounds)")
+        print("variant        p50              p99              p99.9            max              errors")
+        for label, rows in results.items():
+            cells = []
+            for key in ("p50_us", "p99_us", "p99.9_us", "max_us"):
+                values = [x[key] for x in rows]
+                cells.append(f"{min(values):7.0f}-{max(values):<8.0f}")
+            print(f"{label:12s}   {' '.join(cells)} {sum(x['errors'] for x in rows):.0f}")
     out = ROOT / "bench" / "results" / f"ab-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"argv": sys.argv, "load": os.getloadavg(), "results": results}, indent=1))

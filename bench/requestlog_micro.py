@@ -16,6 +16,7 @@ from driftgate.gateway.requestlog import RequestLog, id_prefix
 class V:
     model = "fraud"
     version = 1
+    key = ("fraud", 1)
 
 
 def per_call_ns(fn, n: int, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
