@@ -76,6 +76,10 @@ class RegistrySettings(BaseModel):
     """SQLAlchemy URL; empty: SQLite under --home."""
     demo: bool = True
     """Train and register the demo model 'fraud' when no model is registered."""
+    dashboard_host: str = "127.0.0.1"
+    """Address the web dashboard listens on (loopback by default: it shows the control plane)."""
+    dashboard_port: int = 8006
+    """Web dashboard port (driftgate/dashboard); 0 picks a free one, -1 turns it off."""
 
 
 class RolloutSettings(BaseModel):

@@ -26,6 +26,10 @@ def _settings(args: argparse.Namespace) -> Any:
         updates["port"] = args.port
     if args.no_demo:
         updates["demo"] = False
+    if args.dashboard_port is not None:
+        updates["dashboard_port"] = args.dashboard_port
+    if args.dashboard_host is not None:
+        updates["dashboard_host"] = args.dashboard_host
     if updates:
         settings.registry = settings.registry.model_copy(update=updates)
     return settings
@@ -67,6 +71,8 @@ def _run(args: argparse.Namespace) -> int:
                         "the demo model could not be registered", exc_info=demo.exception()
                     )
                 print(f"registry listening on {server.address}", flush=True)
+                if server.dashboard_url:
+                    print(f"dashboard on {server.dashboard_url}", flush=True)
                 await stopping
         finally:
             await server.stop(STOP_GRACE_S)
@@ -84,4 +90,7 @@ def register(sub: Any) -> None:
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="control API port (default 8005; 0 picks one)")
     p.add_argument("--no-demo", action="store_true", help="do not train the demo model on an empty registry")
+    p.add_argument("--dashboard-port", type=int, default=None,
+                   help="web dashboard port (default 8006; 0 picks one; -1 turns it off)")
+    p.add_argument("--dashboard-host", default=None, help="web dashboard address to bind (default 127.0.0.1)")
     p.set_defaults(func=_run)

@@ -94,7 +94,8 @@ def _serve(args: argparse.Namespace) -> int:
             registry_address = args.registry
         else:
             registry_port = settings.registry.port if args.registry_port is None else args.registry_port
-            registry = sup.start("registry", ["registry", "--port", str(registry_port)], timeout=600)
+            dashboard = [] if args.dashboard_port is None else ["--dashboard-port", str(args.dashboard_port)]
+            registry = sup.start("registry", ["registry", "--port", str(registry_port), *dashboard], timeout=600)
             registry_address = registry.address
         common = ["--device", gs.device, "--workers", str(gs.workers), "--host", gs.host]
         first = sup.start(
@@ -122,6 +123,8 @@ def register(sub: Any) -> None:
     _gateway_options(p)
     p.add_argument("--registry-port", type=int, default=None, help="control API port (default 8005; 0 picks one)")
     p.add_argument("--no-demo", action="store_true", help="do not register the demo model on an empty registry")
+    p.add_argument("--dashboard-port", type=int, default=None,
+                   help="the registry's web dashboard port (default 8006, loopback; 0 picks one; -1 turns it off)")
     p.set_defaults(func=_serve)
 
     g = sub.add_parser("gateway", help="run one gateway worker (data plane) in the foreground")

@@ -141,6 +141,17 @@ class DriftAggregator:
             snap = self._summed((model, int(version)), current - span + 1)
         return [] if snap is None else column_drift(profile, snap, rule)
 
+    def per_window(self, model: str, version: int) -> list[tuple[int, WindowSnapshot]]:
+        """Every retained window of (model, version), oldest first, each summed over the gateways."""
+        key = (model, int(version))
+        with self._lock:
+            out = []
+            for wid in sorted(self._windows.get(key, {})):
+                snap = self._summed(key, wid, wid)
+                if snap is not None:
+                    out.append((wid, snap))
+            return out
+
     def versions(self, model: str) -> list[int]:
         """Versions of ``model`` with retained data."""
         with self._lock:

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftgate.errors import Conflict, InvalidRequest, NotFound
-from driftgate.native import AlertChange, AlertRule, ColumnDrift, DriftAggregator, ReferenceProfile, WindowSnapshot
+from driftgate.native import (
+    AlertChange,
+    AlertRule,
+    ColumnDrift,
+    DriftAggregator,
+    ReferenceProfile,
+    WindowSnapshot,
+    column_drift,
+)
 from driftgate.registry.catalogue import Catalogue
 
 __all__ = ["DEFAULT_LOOKBACK_SECONDS", "DriftMonitor", "VersionDriftReport"]
@@ -158,6 +166,19 @@ class DriftMonitor:
                     )
                 )
         return out
+
+    def timeline(self, model: str, version: int) -> list[tuple[float, list[ColumnDrift]]]:
+        """Drift of every column in each retained window of one version, oldest first, as (window start in
+        unix seconds, features then score); empty without a reference profile or data."""
+        rule = self.rule(model)
+        profile = self.profile(model, version)
+        if profile is None:
+            return []
+        seconds = self._aggregator.window_seconds
+        return [
+            (wid * seconds, column_drift(profile, snap, rule))
+            for wid, snap in self._aggregator.per_window(model, version)
+        ]
 
     def _record(self, change: AlertChange) -> None:
         if change.active:

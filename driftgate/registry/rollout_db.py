@@ -337,3 +337,12 @@ class RolloutStore:
                 select(rollouts).where(rollouts.c.state.in_(ACTIVE_ROLLOUT_STATES)).order_by(rollouts.c.id)
             ).all()
         return [_rollout(r) for r in rows]
+
+    def rollouts(self, model: str = "", limit: int = 20) -> list[RolloutRecord]:
+        """The newest ``limit`` rollouts, of one model or of all, newest first."""
+        query = select(rollouts).order_by(rollouts.c.id.desc()).limit(max(1, limit))
+        if model:
+            query = query.where(rollouts.c.model == model)
+        with self._db.read() as conn:
+            rows = conn.execute(query).all()
+        return [_rollout(r) for r in rows]

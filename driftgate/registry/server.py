@@ -5,6 +5,8 @@
       ArtifactStore (<home>/artifacts)
       GatewayTracker, DriftMonitor(DriftAggregator), Catalogue, ConfigHub
       grpc.aio server: driftgate.v1.Control, grpc.health.v1, server reflection
+      DashboardServer (driftgate/dashboard): the web dashboard on settings.registry.dashboard_port,
+        uvicorn in this process's event loop, reading and acting through the same core objects
 
 Once serving, ``<home>/registry.addr`` holds "host:port" (written atomically) so that the CLI and
 gateways on this host find the registry without being told; ``stop()`` removes it.
@@ -22,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -48,6 +50,9 @@ from driftgate.registry.rollout_api import RolloutService
 from driftgate.registry.rollout_db import RolloutStore
 from driftgate.registry.watch import ConfigHub
 from driftgate.settings import Settings
+
+if TYPE_CHECKING:
+    from driftgate.dashboard import Authenticator, DashboardServer
 
 __all__ = ["ADDRESS_FILE", "CONTROL_SERVICE", "DEMO_MODEL", "RegistryServer"]
 
@@ -85,7 +90,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 class RegistryServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, authenticator: Authenticator | None = None) -> None:
         self.settings = settings
         home = settings.home
         self.db = Database.for_home(home, settings.registry.database_url)
@@ -108,6 +113,8 @@ class RegistryServer:
             settings,
             accuracy_alerts=self.accuracy.active_accuracy_alerts,
         )
+        self.authenticator = authenticator
+        self.dashboard: DashboardServer | None = None
         self.address_file = home / ADDRESS_FILE
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -128,6 +135,31 @@ class RegistryServer:
     def address(self) -> str:
         """ "host:port" a local client dials; empty before start()."""
         return self._address
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's address for a local browser; empty when it is off."""
+        if self.dashboard is None:
+            return ""
+        return self.dashboard.url(_connectable(self.settings.registry.dashboard_host))
+
+    def _build_dashboard(self) -> DashboardServer | None:
+        rs = self.settings.registry
+        if rs.dashboard_port < 0:
+            return None
+        if self.authenticator is None:
+            log.warning("the dashboard is off: no token store to log in with")
+            return None
+        # imported here: the dashboard reads the registry's core, whose package imports this module
+        from driftgate.dashboard import DashboardServer, Readout, RegistryParts, build_app
+
+        parts = RegistryParts(
+            catalogue=self.catalogue, gateways=self.gateways, drift=self.drift, aggregator=self.aggregator,
+            accuracy=self.accuracy, rollouts=self.rollout_store, rollout_manager=self.controller.rollouts,
+            rollout_settings=self.settings.rollout,
+        )
+        app = build_app(Readout(parts), self.authenticator)
+        return DashboardServer(app, rs.dashboard_host, rs.dashboard_port)
 
     async def start(self) -> int:
         """Bind and serve; returns the port (the one picked when settings ask for port 0)."""
@@ -161,11 +193,23 @@ class RegistryServer:
         await server.start()
         self._server = server
         await self.controller.start()
+        dashboard = self._build_dashboard()
+        if dashboard is not None:
+            try:
+                await dashboard.start()
+            except OSError:
+                await self.controller.stop()
+                await server.stop(0)
+                self._server = None
+                raise
+            self.dashboard = dashboard
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._health.set(CONTROL_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         self._address = f"{_connectable(host)}:{self.port}"
         await asyncio.to_thread(_write_atomically, self.address_file, self._address)
         log.info("registry listening on %s (database %s)", self._address, self.db.url)
+        if self.dashboard is not None:
+            log.info("dashboard on %s", self.dashboard_url)
         return self.port
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -174,6 +218,9 @@ class RegistryServer:
             return
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
+        if self.dashboard is not None:
+            await self.dashboard.stop()
+            self.dashboard = None
         await self.controller.stop()
         self.hub.close()
         await self._server.stop(grace)
