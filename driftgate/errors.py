@@ -10,7 +10,8 @@
     │   ├── ModelNotReady       registered but not loaded (yet) here
     │   └── ShuttingDown
     ├── Conflict                valid, but not in the current state       -> FAILED_PRECONDITION
-    │   └── SignatureMismatch   a new version's inputs/outputs differ from the model's
+    │   ├── SignatureMismatch   a new version's inputs/outputs differ from the model's
+    │   └── SchemaError         the database's schema is not the one this code knows
     ├── ModelLoadError          an artifact that onnxruntime or onnx refused -> INVALID_ARGUMENT at
     │                           registration, a FAILED version state on a gateway
     ├── ArtifactError           the artifact store lost or corrupted bytes -> DATA_LOSS
@@ -33,6 +34,7 @@ __all__ = [
     "ModelNotFound",
     "ModelNotReady",
     "NotFound",
+    "SchemaError",
     "ScoringError",
     "ShuttingDown",
     "SignatureMismatch",
@@ -83,6 +85,10 @@ class Conflict(DriftgateError):
 
 class SignatureMismatch(Conflict):
     pass
+
+
+class SchemaError(Conflict):
+    """The registry's database is at a schema this code cannot use (newer, or older and not migrated)."""
 
 
 class ModelLoadError(DriftgateError):

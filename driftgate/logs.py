@@ -14,3 +14,5 @@ def setup_logging(level: str, prefix: str) -> None:
         stream=sys.stderr,
         format=f"%(asctime)s {prefix} %(levelname)s %(name)s: %(message)s",
     )
+    # Alembic narrates every step of a schema check at INFO; driftgate logs what a migration did itself.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

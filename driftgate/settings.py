@@ -5,6 +5,7 @@ command line, then injected. Nested concerns use ``__``: ``DRIFTGATE_GATEWAY__PO
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,7 +74,15 @@ class RegistrySettings(BaseModel):
     port: int = 8005
     """Control API port; 0 picks a free one."""
     database_url: str = ""
-    """SQLAlchemy URL; empty: SQLite under --home."""
+    """SQLAlchemy URL; empty: SQLite under --home. ``postgresql://user:password@host:port/db`` uses psycopg 3
+    (installed with driftgate); the password never reaches a log."""
+    migrate_on_start: bool = True
+    """At start, migrate a database whose schema is older than this driftgate (an empty one is always set up).
+    False: refuse to start on an older schema and say to run ``driftgate registry migrate`` first (for
+    deployments that migrate in a step of their own). A schema newer than the code is always refused."""
+    artifact_store: Literal["auto", "files", "database"] = "auto"
+    """Where artifacts live: "database" (chunked rows by sha256: every registry host reaches them),
+    "files" (<home>/artifacts: one host), "auto": files on SQLite, the database otherwise."""
     demo: bool = True
     """Train and register the demo model 'fraud' when no model is registered."""
     dashboard_host: str = "127.0.0.1"

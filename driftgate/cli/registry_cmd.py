@@ -1,8 +1,14 @@
-"""``driftgate registry``: the registry sidecar in the foreground.
+"""``driftgate registry``: the registry sidecar in the foreground; ``driftgate registry migrate``: the schema.
 
 Prints ``registry listening on HOST:PORT`` once it serves and, on an empty registry with demo on,
 once the demo model is registered (so that a supervisor waiting for the line finds the model
-there). SIGTERM or SIGINT stops it gracefully; exit code 0.
+there). SIGTERM or SIGINT stops it gracefully; exit code 0. A database whose schema it cannot use
+(newer than this driftgate, or older with ``registry.migrate_on_start`` off) stops it at once with
+the reason on stderr, exit code 2.
+
+``migrate`` brings the database (``--database-url``, DRIFTGATE_REGISTRY__DATABASE_URL, else SQLite
+under --home) to the newest schema this driftgate knows, prints what it was and what it is, exit 0;
+exit 2 when the database is newer than this driftgate.
 """
 
 from __future__ import annotations
@@ -30,9 +36,38 @@ def _settings(args: argparse.Namespace) -> Any:
         updates["dashboard_port"] = args.dashboard_port
     if args.dashboard_host is not None:
         updates["dashboard_host"] = args.dashboard_host
+    if args.database_url is not None:
+        updates["database_url"] = args.database_url
     if updates:
         settings.registry = settings.registry.model_copy(update=updates)
     return settings
+
+
+def _migrate(settings: Any) -> int:
+    import sys
+
+    from driftgate.errors import SchemaError
+    from driftgate.registry.db import Database
+
+    try:
+        db = Database.for_home(settings.home, settings.registry.database_url, upgrade_older=True)
+    except SchemaError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        if db.migrated_from is None:
+            print(f"database {db.url}: schema at revision {_head()}, the newest this driftgate knows", flush=True)
+        else:
+            print(f"database {db.url}: migrated from {db.migrated_from} to revision {_head()}", flush=True)
+    finally:
+        db.dispose()
+    return 0
+
+
+def _head() -> str:
+    from driftgate.registry.schema import head_revision
+
+    return head_revision()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -41,15 +76,22 @@ def _run(args: argparse.Namespace) -> int:
     import signal
     import sys
 
+    from driftgate.errors import SchemaError
     from driftgate.logs import setup_logging
 
     settings = _settings(args)
     setup_logging(settings.log_level, "registry")
+    if args.action == "migrate":
+        return _migrate(settings)
 
     async def main() -> int:
         from driftgate.registry import RegistryServer
 
-        server = RegistryServer(settings)
+        try:
+            server = RegistryServer(settings)
+        except SchemaError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 2
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -86,7 +128,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("registry", help="run the registry sidecar (control plane) in the foreground")
+    p = sub.add_parser("registry", help="run the registry sidecar (control plane) in the foreground; "
+                                        "`registry migrate`: bring the database's schema up to date")
+    p.add_argument("action", nargs="?", choices=["migrate"], default=None,
+                   help="migrate: migrate the database to this driftgate's schema, then exit")
+    p.add_argument("--database-url", default=None, metavar="URL",
+                   help="SQLAlchemy URL (default: DRIFTGATE_REGISTRY__DATABASE_URL, else SQLite under --home)")
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="control API port (default 8005; 0 picks one)")
     p.add_argument("--no-demo", action="store_true", help="do not train the demo model on an empty registry")

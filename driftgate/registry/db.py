@@ -1,7 +1,10 @@
 """The registry's database: SQLAlchemy Core tables and the engine that holds them.
 
 SQLite under ``<home>/registry.db`` by default (WAL journal, foreign keys on, a busy timeout), or
-any SQLAlchemy URL (PostgreSQL in production). Every change of state is one transaction
+any SQLAlchemy URL (PostgreSQL in production: a plain ``postgresql://user:password@host:port/db``
+URL uses the psycopg 3 driver, a dependency). The tables are declared here and in labels.py,
+rollout_db.py and artifact_db.py, on one ``metadata``; the database gets them from the Alembic
+migrations, run when a Database opens (driftgate.registry.schema says when). Every change of state is one transaction
 (``Database.begin()``); a change of *desired* state (what gateways must serve) also bumps the
 single-row ``config_generation`` counter inside that same transaction, so a gateway that sees
 generation N sees every change up to N and nothing half-done.
@@ -30,13 +33,17 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    make_url,
     select,
     update,
 )
 
+from driftgate.registry import schema
+
 __all__ = [
     "Database",
     "config_generation",
+    "engine_url",
     "events",
     "metadata",
     "models",
@@ -137,34 +144,56 @@ def _sqlite_begin(conn: Connection) -> None:
 
 _WRITE = "driftgate_write"
 
+# Plain driver names mapped to the driver driftgate ships (psycopg 3); an explicit one (postgresql+...) stays.
+_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+
+
+def engine_url(url: str) -> str:
+    """``url`` with the driver driftgate installs: ``postgresql://`` (and ``postgres://``) mean psycopg 3."""
+    parsed = make_url(url)
+    driver = _DRIVERS.get(parsed.drivername)
+    return parsed.set(drivername=driver).render_as_string(hide_password=False) if driver else url
+
 
 class Database:
-    """The engine plus the two ways in: ``begin()`` for a change, ``read()`` for a query."""
+    """The engine plus the two ways in: ``begin()`` for a change, ``read()`` for a query.
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
-        if is_sqlite:
-            kwargs["connect_args"] = {"check_same_thread": False}
-        self.engine: Engine = create_engine(url, **kwargs)
-        if is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "begin", _sqlite_begin)
-        from driftgate.registry import labels  # noqa: F401  (its tables sit on this metadata)
+    Opening one checks the schema (driftgate.registry.schema): an empty database is migrated, an
+    older one too when ``upgrade_older`` (else SchemaError asks for ``driftgate registry migrate``),
+    and one newer than this code is refused with SchemaError.
+    """
 
-        metadata.create_all(self.engine)
-        with self.begin() as conn:
-            if conn.execute(select(config_generation.c.generation)).first() is None:
-                conn.execute(config_generation.insert().values(id=1, generation=0))
+    def __init__(self, url: str, *, upgrade_older: bool = True) -> None:
+        self.engine: Engine = _engine(url)
+        self.url = self.engine.url.render_as_string(hide_password=True)  # for logs: never the password
+        self.migrated_from: str | None = None  # what the schema was, when opening migrated it
+        try:
+            with self.read() as conn:
+                needed = schema.check(schema.schema_state(conn), upgrade_older=upgrade_older)
+            if needed:
+                before, _head = self.migrate()
+                self.migrated_from = before if before != _head else None
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @classmethod
-    def for_home(cls, home: Path, url: str = "") -> Database:
+    def for_home(cls, home: Path, url: str = "", *, upgrade_older: bool = True) -> Database:
         """The database named by ``url``, else SQLite at ``<home>/registry.db``."""
         if url:
-            return cls(url)
+            return cls(url, upgrade_older=upgrade_older)
         home.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{home / 'registry.db'}")
+        return cls(f"sqlite:///{home / 'registry.db'}", upgrade_older=upgrade_older)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def migrate(self) -> tuple[str, str]:
+        """Bring the schema to the newest revision this code knows; returns (what it was, what it is)."""
+        with self.begin() as conn:
+            before, head = schema.upgrade(conn)
+        return (head if before.current else before.describe()), head
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -181,6 +210,21 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _engine(url: str) -> Engine:
+    url = engine_url(url)
+    is_sqlite = url.startswith("sqlite")
+    kwargs: dict[str, Any] = {}
+    if is_sqlite:
+        kwargs["connect_args"] = {"check_same_thread": False}
+    else:
+        kwargs["pool_pre_ping"] = True  # a server restarted or a connection cut by a balancer: reconnect
+    engine = create_engine(url, **kwargs)
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
 
 
 def bump_generation(conn: Connection) -> int:

@@ -27,8 +27,8 @@ Retention: per model at most ``AccuracySettings.max_rows`` rows and nothing olde
 (``retention_dropped``, since this process started). Gateways count the rows their full buffers
 dropped; the latest count of each gateway is kept (``gateway_dropped``).
 
-The tables sit on the shared ``driftgate.registry.db.metadata``; ``Database`` imports this module
-before it creates tables.
+The tables sit on the shared ``driftgate.registry.db.metadata``; the migrations under
+driftgate/registry/migrations/ create them.
 """
 
 from __future__ import annotations
