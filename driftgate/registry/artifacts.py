@@ -3,6 +3,9 @@
 A write goes to a temporary file in the same directory, is fsynced, then renamed over the final
 name, so a reader sees either nothing or the whole artifact. Every read checks the sha256: bytes
 that went missing or changed on disk raise ArtifactError instead of reaching a gateway.
+
+``Artifacts`` is what the registry needs of a store; this file store serves one registry host (SQLite),
+``DatabaseArtifacts`` (artifact_db.py) keeps them in the database that every registry host shares.
 """
 
 from __future__ import annotations
@@ -11,14 +14,31 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 from driftgate.errors import ArtifactError
 
-__all__ = ["ArtifactStore", "sha256_hex"]
+__all__ = ["ArtifactStore", "Artifacts", "check_digest", "sha256_hex"]
+
+
+class Artifacts(Protocol):
+    """A content-addressed store: bytes in, their sha256 out; reads verify the bytes."""
+
+    def put(self, data: bytes) -> str: ...
+
+    def get(self, sha256: str) -> bytes: ...
+
+    def exists(self, sha256: str) -> bool: ...
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def check_digest(sha256: str) -> None:
+    """ArtifactError unless ``sha256`` is 64 lowercase hex digits."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ArtifactError(f"not a sha256 digest: {sha256!r}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -37,8 +57,7 @@ class ArtifactStore:
         self.root = root
 
     def path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ArtifactError(f"not a sha256 digest: {sha256!r}")
+        check_digest(sha256)
         return self.root / sha256[:2] / sha256
 
     def put(self, data: bytes) -> str:

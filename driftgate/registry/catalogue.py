@@ -32,7 +32,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from driftgate.errors import Conflict, InvalidRequest, ModelNotFound, VersionNotFound
 from driftgate.registry import db as t
-from driftgate.registry.artifacts import ArtifactStore
+from driftgate.registry.artifacts import Artifacts
 from driftgate.registry.db import Database, bump_generation, current_generation
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.records import (
@@ -157,7 +157,7 @@ class Catalogue:
     def __init__(
         self,
         db: Database,
-        artifacts: ArtifactStore,
+        artifacts: Artifacts,
         settings: Settings,
         gateways: GatewayTracker,
         on_change: Callable[[int], None] | None = None,
@@ -172,7 +172,7 @@ class Catalogue:
         self._write_lock = threading.Lock()
 
     @property
-    def artifacts(self) -> ArtifactStore:
+    def artifacts(self) -> Artifacts:
         return self._artifacts
 
     def set_on_change(self, on_change: Callable[[int], None]) -> None:

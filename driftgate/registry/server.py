@@ -1,8 +1,8 @@
 """The registry process's composition root: builds every part from Settings and serves them.
 
     RegistryServer(settings)
-      Database (SQLite under <home> or settings.registry.database_url)
-      ArtifactStore (<home>/artifacts)
+      Database (SQLite under <home> or settings.registry.database_url; schema checked, migrated)
+      artifacts: ArtifactStore (<home>/artifacts) on SQLite, DatabaseArtifacts on PostgreSQL
       GatewayTracker, DriftMonitor(DriftAggregator), Catalogue, ConfigHub
       grpc.aio server: driftgate.v1.Control, grpc.health.v1, server reflection
       DashboardServer (driftgate/dashboard): the web dashboard on settings.registry.dashboard_port,
@@ -34,7 +34,8 @@ from grpc_reflection.v1alpha import reflection
 from driftgate.native import DriftAggregator
 from driftgate.proto.v1 import control_pb2, control_pb2_grpc, feedback_pb2_grpc, rollout_pb2_grpc
 from driftgate.registry.accuracy import AccuracyMonitor
-from driftgate.registry.artifacts import ArtifactStore
+from driftgate.registry.artifact_db import DatabaseArtifacts
+from driftgate.registry.artifacts import Artifacts, ArtifactStore
 from driftgate.registry.catalogue import Catalogue
 from driftgate.registry.controller import LoopController
 from driftgate.registry.db import Database
@@ -93,8 +94,11 @@ class RegistryServer:
     def __init__(self, settings: Settings, authenticator: Authenticator | None = None) -> None:
         self.settings = settings
         home = settings.home
-        self.db = Database.for_home(home, settings.registry.database_url)
-        self.artifacts = ArtifactStore(home / "artifacts")
+        self.db = Database.for_home(home, settings.registry.database_url,
+                                    upgrade_older=settings.registry.migrate_on_start)
+        if self.db.migrated_from is not None:
+            log.info("database %s: schema migrated from %s", self.db.url, self.db.migrated_from)
+        self.artifacts = _artifact_store(settings, self.db)
         self.gateways = GatewayTracker(settings.gateway.report_interval_s)
         self.catalogue = Catalogue(self.db, self.artifacts, settings, self.gateways)
         self.aggregator = DriftAggregator(settings.drift.window_seconds, settings.drift.windows)
@@ -247,6 +251,14 @@ class RegistryServer:
         record = await asyncio.to_thread(self.catalogue.register_version, request)
         log.info("registered %s version %d", record.model, record.version)
         return record
+
+
+def _artifact_store(settings: Settings, db: Database) -> Artifacts:
+    """The store the settings name; "auto": files under <home> on SQLite, the database elsewhere."""
+    kind = settings.registry.artifact_store
+    if kind == "database" or (kind == "auto" and not db.is_sqlite):
+        return DatabaseArtifacts(db)
+    return ArtifactStore(settings.home / "artifacts")
 
 
 def _demo_request() -> RegisterRequest:
