@@ -69,8 +69,9 @@ def make_settings(tmp_path, **registry) -> Settings:  # type: ignore[no-untyped-
 
 
 @pytest.fixture
-def settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-    return make_settings(tmp_path)
+def settings(tmp_path, database_url: str) -> Settings:  # type: ignore[no-untyped-def]
+    """Settings under tmp_path; on PostgreSQL too in a module marked ``databases`` (tests/pg.py)."""
+    return make_settings(tmp_path, database_url=database_url)
 
 
 @dataclass

@@ -25,9 +25,12 @@ class Clock:
         return self.t
 
 
+pytestmark = pytest.mark.databases
+
+
 @pytest.fixture
-def store(tmp_path):  # type: ignore[no-untyped-def]
-    db = Database.for_home(tmp_path)
+def store(tmp_path, database_url):  # type: ignore[no-untyped-def]
+    db = Database.for_home(tmp_path, database_url)
     s = LabelStore(db, AccuracySettings(trim_interval_s=0), Clock())
     yield s
     db.dispose()

@@ -12,6 +12,7 @@ from registry_helpers import Models, Running, npy, register
 
 from driftgate.proto.v1 import control_pb2 as pb
 
+pytestmark = pytest.mark.databases
 
 async def _generation(r: Running) -> int:
     return r.server.catalogue.generation()
