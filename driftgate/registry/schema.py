@@ -31,7 +31,7 @@ from sqlalchemy import Connection, MetaData, inspect, text
 
 from driftgate.errors import SchemaError
 
-__all__ = ["MIGRATIONS", "SchemaState", "declared_metadata", "head_revision", "schema_state", "upgrade"]
+__all__ = ["MIGRATIONS", "SchemaState", "declared_metadata", "draft", "head_revision", "schema_state", "upgrade"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_KEY = 0x64726966  # "drif": the advisory lock that serialises migrations on PostgreSQL
@@ -131,3 +131,27 @@ def upgrade(conn: Connection) -> tuple[SchemaState, str]:
     if not before.current:
         command.upgrade(_config(conn), "head")
     return before, head_revision()
+
+
+def draft(message: str = "") -> str:
+    """The Alembic operations that would bring a database at the newest revision to the tables the
+    code declares (a draft for a new migration: docs/migrations.md); printed and returned."""
+    import tempfile
+
+    from alembic.autogenerate import produce_migrations, render_python_code
+    from sqlalchemy import create_engine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite:///{tmp}/draft.db")
+        try:
+            with engine.begin() as conn:
+                upgrade(conn)
+                context = MigrationContext.configure(conn, opts={"render_as_batch": True})
+                ops = produce_migrations(context, declared_metadata()).upgrade_ops
+                assert ops is not None
+                code = render_python_code(ops)
+        finally:
+            engine.dispose()
+    text_out = f"# {message}\n{code}" if message else code
+    print(text_out)
+    return text_out
