@@ -88,7 +88,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             for i in range(150):  # traffic for the counters, the drift windows and the scored rows
                 stack.infer(4, f"req-{i}")
 
-            def ready() -> bool:
+            def ready(dash: Dashboard = dash) -> bool:
                 gws = dash.server.gateways.live()
                 return bool(gws) and all(gw.state_of("fraud", v) is not None and
                                          gw.state_of("fraud", v).state == "READY"  # type: ignore[union-attr]
