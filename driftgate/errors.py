@@ -2,13 +2,16 @@
 
     DriftgateError
     ├── InvalidRequest          the caller sent something wrong          -> INVALID_ARGUMENT
-    │   └── InvalidTensor       an input's name, datatype, shape or bytes
+    │   ├── InvalidTensor       an input's name, datatype, shape or bytes
+    │   └── TooLarge            over a gateway limit (rows, id or routing key length)
     ├── NotFound                                                          -> NOT_FOUND
     │   ├── ModelNotFound
     │   └── VersionNotFound
     ├── Unavailable             try again later                           -> UNAVAILABLE
     │   ├── ModelNotReady       registered but not loaded (yet) here
     │   └── ShuttingDown
+    ├── Overloaded              the gateway is at its in-flight limit     -> RESOURCE_EXHAUSTED
+    ├── DeadlineExpired         the caller's deadline passed before scoring -> DEADLINE_EXCEEDED
     ├── Conflict                valid, but not in the current state       -> FAILED_PRECONDITION
     │   ├── SignatureMismatch   a new version's inputs/outputs differ from the model's
     │   └── SchemaError         the database's schema is not the one this code knows
@@ -20,6 +23,11 @@
 The table that maps these to gRPC status codes lives in driftgate.grpc_edge, the one place that
 imports grpc for errors; the core raises these and never a status code. Anything else that escapes
 a handler is reported to the client as INTERNAL with a generic message.
+
+Refusals the gateway counts (``driftgate_requests_rejected_total{model,reason}``) carry the
+reason (``overload``, ``deadline``, ``too_large``) as a class attribute and the model they were
+for ("" when the request was refused before it was read). Names a caller sent are echoed through
+:func:`shown`, never whole.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 __all__ = [
     "ArtifactError",
     "Conflict",
+    "DeadlineExpired",
     "DriftgateError",
     "InvalidRequest",
     "InvalidTensor",
@@ -34,13 +43,27 @@ __all__ = [
     "ModelNotFound",
     "ModelNotReady",
     "NotFound",
+    "Overloaded",
     "SchemaError",
     "ScoringError",
     "ShuttingDown",
     "SignatureMismatch",
+    "TooLarge",
     "Unavailable",
     "VersionNotFound",
+    "shown",
 ]
+
+SHOWN_MAX = 64
+"""Characters of a caller's string (a model, input or output name, an id) an error message echoes."""
+
+
+def shown(value: str, limit: int = SHOWN_MAX) -> str:
+    """``repr(value)``, cut to ``limit`` characters with the full length said: a 256 KB model name
+    must not come back whole in an error (or be formatted whole on every bad request)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
 class DriftgateError(Exception):
@@ -53,6 +76,36 @@ class InvalidRequest(DriftgateError):
 
 class InvalidTensor(InvalidRequest):
     """An input tensor does not match the model's signature."""
+
+
+class TooLarge(InvalidRequest):
+    """Over one of the gateway's limits: rows in a request, request id or routing key length."""
+
+    reason = "too_large"
+
+    def __init__(self, message: str, model: str = "") -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class Overloaded(DriftgateError):
+    """The gateway already has its limit of requests in flight; refused before it was read."""
+
+    reason = "overload"
+
+    def __init__(self, message: str, model: str = "") -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class DeadlineExpired(DriftgateError):
+    """The caller's deadline passed before the request reached scoring; it was not scored."""
+
+    reason = "deadline"
+
+    def __init__(self, message: str, model: str = "") -> None:
+        super().__init__(message)
+        self.model = model
 
 
 class NotFound(DriftgateError):

@@ -18,7 +18,7 @@ import grpc
 
 from driftgate import errors
 
-__all__ = ["STATUS_BY_ERROR", "status_for", "wrap_servicer"]
+__all__ = ["MESSAGE_MAX", "STATUS_BY_ERROR", "refusal", "status_for", "wrap_servicer"]
 
 log = logging.getLogger("driftgate.edge")
 
@@ -26,6 +26,8 @@ STATUS_BY_ERROR: dict[type[BaseException], grpc.StatusCode] = {
     errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.DeadlineExpired: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     errors.ModelLoadError: grpc.StatusCode.INVALID_ARGUMENT,
     errors.ArtifactError: grpc.StatusCode.DATA_LOSS,
@@ -33,6 +35,9 @@ STATUS_BY_ERROR: dict[type[BaseException], grpc.StatusCode] = {
 }
 
 GENERIC_INTERNAL = "internal error; the server logged the details"
+MESSAGE_MAX = 1024
+"""Longest status message sent: the messages name what the caller sent (errors.shown cuts those),
+and this bounds whatever else a message could carry."""
 
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -42,7 +47,10 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         if code is not None:
             if cls is errors.ScoringError:
                 return code, GENERIC_INTERNAL
-            return code, str(exc)
+            message = str(exc)
+            if len(message) > MESSAGE_MAX:
+                message = message[: MESSAGE_MAX - 3] + "..."
+            return code, message
     return grpc.StatusCode.INTERNAL, GENERIC_INTERNAL
 
 
@@ -58,7 +66,7 @@ def _request_id(servicer: Any, request: Any) -> str:
 def _log_unexpected(method: str, request: Any, exc: BaseException, servicer: Any = None) -> None:
     code, _ = status_for(exc)
     if code is grpc.StatusCode.INTERNAL:
-        log.error("%s failed (request id %r)", method, _request_id(servicer, request), exc_info=exc)
+        log.error("%s failed (request id %s)", method, errors.shown(_request_id(servicer, request)), exc_info=exc)
 
 
 def _wrap_unary(method: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -92,6 +100,17 @@ def _wrap_stream(method: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             await context.abort(grpc.StatusCode.INTERNAL, GENERIC_INTERNAL)
 
     return handler
+
+
+def refusal(exc: errors.DriftgateError) -> grpc.RpcMethodHandler:
+    """A unary handler that answers every call with ``exc``'s status (through the table), without
+    reading the request: what an interceptor hands grpc for a call it refuses."""
+    code, message = status_for(exc)
+
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, message)
+
+    return grpc.unary_unary_rpc_method_handler(refuse)
 
 
 def wrap_servicer(cls: type) -> type:

@@ -10,7 +10,20 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AccuracySettings", "DriftSettings", "GatewaySettings", "RegistrySettings", "RolloutSettings", "Settings"]
+__all__ = [
+    "CONTROL_MESSAGE_BYTES",
+    "AccuracySettings",
+    "DriftSettings",
+    "GatewaySettings",
+    "RegistrySettings",
+    "RolloutSettings",
+    "Settings",
+]
+
+CONTROL_MESSAGE_BYTES = 256 * 1024 * 1024
+"""Largest message on the control API (driftgate.v1.Control), on both of its ends: the registry's
+server and clients, a gateway's link. Reports carry scored rows in bulk. The inference service has
+its own, much smaller limit (GatewaySettings.max_message_bytes)."""
 
 
 class DriftSettings(BaseModel):
@@ -66,6 +79,27 @@ class GatewaySettings(BaseModel):
     gc_freeze: bool = True
     """Once ready, move the objects of start-up (imports, numba, onnxruntime) to the permanent GC
     generation, so that full collections stop rescanning them (each cost ~150-250 ms here)."""
+    max_inflight: int = Field(32, ge=0)
+    """Inference calls (ModelInfer, and requests on a ModelStreamInfer stream) this worker holds at
+    once, counted from the moment grpc hands it the call, before the request is read; beyond it a
+    call is refused at once with RESOURCE_EXHAUSTED (counted as reason "overload"). 0: no limit.
+    The default keeps admitted requests' p99 near the uncontended one on a 2-core host
+    (bench/admission.md)."""
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=4096)
+    """Largest request message the inference service accepts (and response it sends); grpc
+    refuses a larger one with RESOURCE_EXHAUSTED before the gateway reads it. 4 MiB holds ~34,000
+    rows of 30 float32 features."""
+    max_request_rows: int = Field(100_000, ge=1)
+    """Rows one request may carry, whatever a model's max_batch_size allows (INVALID_ARGUMENT,
+    counted as "too_large")."""
+    max_request_id_length: int = Field(256, ge=1)
+    """Characters a request id may have (ids are kept for the label join: INVALID_ARGUMENT beyond)."""
+    max_routing_key_length: int = Field(256, ge=1)
+    """Characters a routing key may have (parameter routing_key or metadata x-routing-key)."""
+    trim_after_bytes: int = Field(16 * 1024 * 1024, ge=0)
+    """After a request message of at least this size, hand freed heap memory back to the OS
+    (glibc's malloc_trim, off the event loop, at most once a second), so RSS returns after a burst
+    of large requests. 0: never."""
 
 
 class RegistrySettings(BaseModel):

@@ -8,6 +8,16 @@ from typing import Any
 __all__ = ["register"]
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def _gateway_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=None, help="inference address to bind (default 0.0.0.0)")
     p.add_argument("--port", type=int, default=None, help="inference gRPC port (default 8001; 0 picks a free one)")
@@ -15,6 +25,9 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
                    help="Prometheus metrics HTTP port (default 8002; 0 picks one; -1 turns it off)")
     p.add_argument("--workers", type=int, default=None, help="gateway processes sharing the port (default 1)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="onnxruntime device (default cpu)")
+    p.add_argument("--max-inflight", type=_count, default=None, metavar="N",
+                   help="inference calls a worker holds at once; beyond, RESOURCE_EXHAUSTED at once "
+                        "(default 32; 0: no limit)")
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -26,6 +39,7 @@ def _settings(args: argparse.Namespace) -> Any:
         for k, v in {
             "host": args.host, "port": args.port, "metrics_port": args.metrics_port,
             "workers": args.workers, "device": args.device, "registry": args.registry or None,
+            "max_inflight": args.max_inflight,
         }.items()
         if v is not None
     }
@@ -97,7 +111,8 @@ def _serve(args: argparse.Namespace) -> int:
             dashboard = [] if args.dashboard_port is None else ["--dashboard-port", str(args.dashboard_port)]
             registry = sup.start("registry", ["registry", "--port", str(registry_port), *dashboard], timeout=600)
             registry_address = registry.address
-        common = ["--device", gs.device, "--workers", str(gs.workers), "--host", gs.host]
+        common = ["--device", gs.device, "--workers", str(gs.workers), "--host", gs.host,
+                  "--max-inflight", str(gs.max_inflight)]
         first = sup.start(
             "gateway-0",
             ["gateway", *common, "--port", str(gs.port), "--metrics-port", str(gs.metrics_port), "--worker-index", "0"],

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from driftgate.errors import InvalidRequest, ModelNotFound, ModelNotReady, ScoringError, VersionNotFound
+from driftgate.errors import InvalidRequest, ModelNotFound, ModelNotReady, ScoringError, VersionNotFound, shown
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.requestlog import RequestLog
 from driftgate.gateway.routing import RouteTable
@@ -81,7 +81,7 @@ class DataPlane:
         model = self.models.get(name)
         if model is None:
             known = ", ".join(sorted(self.models)) or "none"
-            raise ModelNotFound(f"unknown model {name!r}; this gateway serves: {known}")
+            raise ModelNotFound(f"unknown model {shown(name)}; this gateway serves: {known}")
         return model
 
     def select(self, model: ServedModel, version: str, key: str | None) -> LoadedVersion:
@@ -90,7 +90,7 @@ class DataPlane:
             try:
                 number = int(version)
             except ValueError:
-                raise InvalidRequest(f"model_version must be a version number, got {version!r}") from None
+                raise InvalidRequest(f"model_version must be a version number, got {shown(version)}") from None
             lv = model.ready.get(number)
             if lv is not None:
                 return lv
@@ -172,7 +172,13 @@ class DataPlane:
             scores = score.scores(outputs)
             sketch = lv.sketch
             if sketch is not None and self._drift:
-                sketch.observe(feeds[lv.drift_input], scores, now)  # type: ignore[index]
+                if rows <= self._inline_max_rows:
+                    sketch.observe(feeds[lv.drift_input], scores, now)  # type: ignore[index]
+                else:  # a large batch: binned on a thread (~150 ns a row), added here in one step
+                    state = await asyncio.get_running_loop().run_in_executor(
+                        None, sketch.observe_apart, feeds[lv.drift_input], scores, now  # type: ignore[index]
+                    )
+                    sketch.merge_apart(state)
         if self.requestlog is not None:
             self.requestlog.record(lv, request_id, scores, now)
         routes = model.routes

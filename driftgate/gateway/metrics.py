@@ -11,6 +11,7 @@ metrics: they are rare or off the response path.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -18,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from driftgate.gateway.stats import BATCH_ROWS_BOUNDS, LATENCY_BUCKET_BOUNDS_US, VersionCounters
 
-__all__ = ["GatewayMetrics", "RequestCountersCollector"]
+__all__ = ["AdmissionCollector", "GatewayMetrics", "RequestCountersCollector"]
 
 CounterSource = Callable[[], Iterable[tuple[tuple[str, int], VersionCounters]]]
 
@@ -63,6 +64,31 @@ class RequestCountersCollector(Collector):
         yield batch_queue
         yield GaugeMetricFamily("driftgate_in_flight_requests", "Inference requests in progress",
                                 value=self._in_flight())
+
+
+class AdmissionCollector(Collector):
+    """The admission counters (driftgate.gateway.admission.Admission), read at scrape time."""
+
+    def __init__(self, admission: Any) -> None:
+        self._admission = admission
+
+    def collect(self) -> Iterator[Metric]:
+        a = self._admission
+        rejected = CounterMetricFamily(
+            "driftgate_requests_rejected",
+            "Inference requests refused unscored, by model and reason: overload (over max_inflight, refused "
+            "before the request was read: model is empty), deadline (the caller's deadline passed before "
+            "scoring), too_large (over max_request_rows or an id/routing key length limit)",
+            labels=["model", "reason"],
+        )
+        for (model, reason), count in sorted(a.rejected.items()):
+            rejected.add_metric([model, reason], count)
+        yield rejected
+        yield CounterMetricFamily("driftgate_requests_cancelled",
+                                  "Inference calls cancelled while in progress (the client went away or its "
+                                  "deadline passed)", value=a.cancelled)
+        yield GaugeMetricFamily("driftgate_admitted_requests",
+                                "Inference calls admitted and not finished (limit: max_inflight)", value=a.active)
 
 
 def _cumulative(bounds: list[str], counts: list[int]) -> list[tuple[str, float]]:

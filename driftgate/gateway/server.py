@@ -23,13 +23,15 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
+from driftgate.gateway.admission import Admission
 from driftgate.gateway.artifacts import ArtifactCache
 from driftgate.gateway.dataplane import DataPlane
-from driftgate.gateway.metrics import GatewayMetrics
+from driftgate.gateway.memory import HeapTrimmer
+from driftgate.gateway.metrics import AdmissionCollector, GatewayMetrics
 from driftgate.gateway.reconcile import Reconciler
 from driftgate.gateway.requestlog import RequestLog, id_prefix
-from driftgate.gateway.servicer import InferenceServicer, add_inference_service
-from driftgate.gateway.sync import MAX_MESSAGE, RegistryLink
+from driftgate.gateway.servicer import InferenceServicer, RequestLimits, add_inference_service
+from driftgate.gateway.sync import RegistryLink
 from driftgate.gateway.versions import providers_for
 from driftgate.proto.inference import grpc_service_pb2
 from driftgate.settings import Settings
@@ -78,7 +80,15 @@ class GatewayServer:
             pause=self.metrics.report_pause,
         )
         self._warm = asyncio.Event()
-        self.servicer = InferenceServicer(self.plane, self.metrics, self.is_ready)
+        self.admission = Admission(gs.max_inflight)
+        self.metrics_registry.register(AdmissionCollector(self.admission))
+        self.servicer = InferenceServicer(
+            self.plane, self.metrics, self.is_ready,
+            admission=self.admission,
+            limits=RequestLimits(gs.max_request_rows, gs.max_request_id_length, gs.max_routing_key_length,
+                                 gs.trim_after_bytes),
+            trimmer=HeapTrimmer(),
+        )
         self.metrics.watch_requests(lambda: list(self.reconciler.counters().items()), lambda: self.servicer.in_flight)
         self.health = health_aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -106,12 +116,13 @@ class GatewayServer:
             log.info("applying the saved config (generation %d) while the registry connects", saved.generation)
             self._tasks.append(asyncio.create_task(self.reconciler.apply(saved, save=False)))
         options = [
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.max_receive_message_length", gs.max_message_bytes),
+            ("grpc.max_send_message_length", gs.max_message_bytes),
             ("grpc.so_reuseport", 1 if gs.workers > 1 else 0),
             ("grpc.http2.max_pings_without_data", 0),
         ]
-        server = grpc.aio.server(options=options)
+        # admission counts from the moment grpc hands a call to Python (driftgate.gateway.admission)
+        server = grpc.aio.server(options=options, interceptors=[self.admission] if gs.max_inflight else None)
         add_inference_service(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

@@ -4,15 +4,27 @@ convert back. Errors map to status codes in driftgate.grpc_edge, never here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import grpc
 
 from driftgate import __version__
-from driftgate.errors import Conflict, DriftgateError, ModelNotReady, ShuttingDown
+from driftgate.errors import (
+    Conflict,
+    DeadlineExpired,
+    DriftgateError,
+    ModelNotReady,
+    ShuttingDown,
+    TooLarge,
+    shown,
+)
+from driftgate.gateway.admission import Admission
 from driftgate.gateway.dataplane import DataPlane, ServedModel
+from driftgate.gateway.memory import HeapTrimmer
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.reader import Read, RequestReader, read_message, request_id
 from driftgate.gateway.tensors import encode_outputs
@@ -24,7 +36,7 @@ from driftgate.proto.inference import grpc_service_pb2_grpc
 from driftgate.proto.inference import model_config_pb2 as mc
 from driftgate.signature import TensorSpec
 
-__all__ = ["EXTENSIONS", "InferenceServicer", "add_inference_service"]
+__all__ = ["EXTENSIONS", "MODEL_INFER", "InferenceServicer", "RequestLimits", "add_inference_service"]
 
 log = logging.getLogger("driftgate.gateway.servicer")
 
@@ -68,15 +80,44 @@ def _writer(lv: LoadedVersion, specs: tuple[TensorSpec, ...]) -> _WriterEntry:
     return entry  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """What one request may carry (GatewaySettings: max_request_rows, max_request_id_length,
+    max_routing_key_length, trim_after_bytes)."""
+
+    rows: int = 100_000
+    id_length: int = 256
+    key_length: int = 256
+    trim_after_bytes: int = 0  # 0: never trim
+
+
 @wrap_servicer
 class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, plane: DataPlane, metrics: GatewayMetrics, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        plane: DataPlane,
+        metrics: GatewayMetrics,
+        ready: Callable[[], bool],
+        *,
+        admission: Admission | None = None,
+        limits: RequestLimits | None = None,
+        trimmer: HeapTrimmer | None = None,
+    ) -> None:
         self._plane = plane
         self._metrics = metrics
         self._ready = ready
         self.accepting = True
         self.in_flight = 0
         self._reader = RequestReader()
+        self.admission = admission if admission is not None else Admission(0)
+        limits = limits or RequestLimits()
+        self._max_rows = limits.rows
+        self._max_id = limits.id_length
+        self._max_key = limits.key_length
+        # requests of at least this many bytes ask the trimmer to return freed memory (never: a
+        # length no request reaches)
+        self._trim_after = limits.trim_after_bytes if limits.trim_after_bytes and trimmer is not None else 1 << 62
+        self._trimmer = trimmer
 
     @staticmethod
     def request_id_of(request: object) -> str:
@@ -203,10 +244,20 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         """Score one request; the serialized ModelInferResponse (see driftgate.gateway.wire)."""
         model, feeds, rows, specs, version, key, request_id = read
         plane = self._plane
+        if rows > self._max_rows or len(request_id) > self._max_id:
+            raise self._too_large(model.name, rows, request_id, "")
         if key is None and not version:
             routes = model.routes
             if routes is not None and len(routes.versions) > 1:  # only then can a key change the choice
                 key = _metadata_key(context.invocation_metadata())
+        if key is not None and len(key) > self._max_key:
+            raise self._too_large(model.name, rows, request_id, key)
+        remaining = context.time_remaining()  # None: the caller set no deadline
+        if remaining is not None and remaining <= 0:
+            raise DeadlineExpired(
+                f"the request's deadline passed before it was scored (model {shown(model.name)}); not scored",
+                model.name,
+            )
         if not request_id and plane.requestlog is not None:
             request_id = plane.requestlog.next_id()  # returned, so the client can label it later
         lv, outputs = await plane.infer(model, version, key, feeds, rows, request_id)
@@ -220,6 +271,22 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             data = response.SerializeToString()
         return data
 
+    def _too_large(self, model: str, rows: int, request_id: str, key: str) -> TooLarge:
+        if rows > self._max_rows:
+            what = f"{rows} rows, over the gateway's limit of {self._max_rows} rows a request"
+        elif len(request_id) > self._max_id:
+            what = (f"request id {shown(request_id)} is longer than the gateway's limit of {self._max_id} "
+                    "characters")
+        else:
+            what = f"routing key {shown(key)} is longer than the gateway's limit of {self._max_key} characters"
+        return TooLarge(f"model {shown(model)}: {what}", model)
+
+    def _refused(self, exc: DriftgateError) -> None:
+        self._metrics.rejected.labels(status_for(exc)[0].name).inc()
+        reason = getattr(exc, "reason", None)
+        if reason is not None:
+            self.admission.count(exc.model, reason)  # type: ignore[attr-defined]
+
     async def ModelInfer(self, request, context):
         """The request comes as bytes from the server (see inference_handlers) and is read by the
         RequestReader; a message (an in-process caller) is read field by field."""
@@ -228,12 +295,14 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             if not self.accepting:
                 raise ShuttingDown("the gateway is shutting down; retry on another instance")
             if request.__class__ is bytes:
+                if len(request) >= self._trim_after:
+                    self._trimmer.soon()  # type: ignore[union-attr]
                 read = self._reader.read(request, self._plane)
             else:
                 read = read_message(request, self._plane)
             return await self._infer(read, context)
         except DriftgateError as exc:
-            self._metrics.rejected.labels(status_for(exc)[0].name).inc()
+            self._refused(exc)
             raise
         finally:
             self.in_flight -= 1
@@ -244,24 +313,46 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         """Bidirectional stream: one response per request, in order; a failed request yields an
         error_message and the stream goes on (Triton's behaviour). Yields serialized
         ModelStreamInferResponses (see add_inference_service)."""
+        admission = self.admission
+        try:
+            async for frame in self._stream(request_iterator, context):
+                yield frame
+        except asyncio.CancelledError:  # the client went away: counted, not an error
+            admission.cancelled += 1
+            raise
+
+    async def _stream(
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        admission = self.admission
         async for request in request_iterator:
             self.in_flight += 1
             started = time.perf_counter()
+            admitted = False
             try:
                 if not self.accepting:
                     raise ShuttingDown("the gateway is shutting down; retry on another instance")
+                admission.enter()
+                admitted = True
                 yield stream_frame(await self._infer(read_message(request, self._plane), context))
             except Exception as exc:  # per-request errors travel in-band on a stream
                 code, message = status_for(exc)
-                self._metrics.rejected.labels(code.name).inc()
+                if isinstance(exc, DriftgateError):
+                    self._refused(exc)
+                else:
+                    self._metrics.rejected.labels(code.name).inc()
                 if code is grpc.StatusCode.INTERNAL:
-                    log.error("stream request %r failed after %.3f s", request.id, time.perf_counter() - started,
+                    log.error("stream request %s failed after %.3f s", shown(request.id), time.perf_counter() - started,
                               exc_info=exc)
                 yield pb.ModelStreamInferResponse(
                     error_message=f"{code.name}: {message}",
-                    infer_response=pb.ModelInferResponse(model_name=request.model_name, id=request.id),
+                    infer_response=pb.ModelInferResponse(
+                        model_name=request.model_name[:256], id=request.id[: self._max_id]
+                    ),
                 ).SerializeToString()
             finally:
+                if admitted:
+                    admission.leave()
                 self.in_flight -= 1
 
 
@@ -297,8 +388,13 @@ def inference_handlers(servicer: InferenceServicer) -> dict[str, grpc.RpcMethodH
     return handlers
 
 
+MODEL_INFER = f"/{SERVICE_NAME}/ModelInfer"
+
+
 def add_inference_service(servicer: InferenceServicer, server: grpc.aio.Server) -> None:
-    """Register inference.GRPCInferenceService on a server (instead of the generated function)."""
+    """Register inference.GRPCInferenceService on a server (instead of the generated function);
+    ModelInfer is admitted by the servicer's Admission when the server runs it as an interceptor."""
     handlers = inference_handlers(servicer)
+    servicer.admission.guard(MODEL_INFER, handlers["ModelInfer"])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

@@ -25,15 +25,15 @@ from driftgate.gateway.dataplane import DataPlane
 from driftgate.gateway.reconcile import Reconciler
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
+from driftgate.settings import CONTROL_MESSAGE_BYTES
 
 __all__ = ["RegistryLink", "registry_address"]
 
 log = logging.getLogger("driftgate.gateway.sync")
 
-MAX_MESSAGE = 256 * 1024 * 1024
 CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE),
-    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.max_receive_message_length", CONTROL_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", CONTROL_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),

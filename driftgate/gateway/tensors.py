@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from driftgate.errors import InvalidRequest, InvalidTensor, ScoringError
+from driftgate.errors import InvalidRequest, InvalidTensor, ScoringError, shown
 from driftgate.proto.inference import grpc_service_pb2
 from driftgate.signature import NUMPY_BY_DATATYPE, Signature, TensorSpec, datatype_of
 
@@ -181,7 +181,7 @@ def _decode_general(
         for inp in inputs:
             if inp.HasField("contents") and inp.contents.ByteSize():
                 raise InvalidRequest(
-                    f"input {inp.name!r} has typed contents and the request has raw_input_contents: "
+                    f"input {shown(inp.name)} has typed contents and the request has raw_input_contents: "
                     "use either raw_input_contents or typed contents, not both"
                 )
         if n_raw != len(inputs):
@@ -199,7 +199,7 @@ def _decode_general(
         name = inp.name
         entry = by_name.get(name)
         if entry is None:
-            raise InvalidTensor(f"unknown input {name!r}: the model takes {plan.expected}")
+            raise InvalidTensor(f"unknown input {shown(name)}: the model takes {plan.expected}")
         if name in arrays:
             raise InvalidTensor(f"input {name!r} appears more than once; send each input once")
         datatype = inp.datatype
@@ -303,7 +303,7 @@ def _datatype_message(name: str, got: str, want: str) -> str:
     if got in _NOT_SERVED:
         return f"input {name!r}: datatype {got} is not supported ({_NOT_SERVED[got]}); the model expects {want}"
     if got not in NUMPY_BY_DATATYPE:
-        return f"input {name!r}: unknown datatype {got!r}, the model expects {want}"
+        return f"input {name!r}: unknown datatype {shown(got)}, the model expects {want}"
     return f"input {name!r}: datatype {got}, the model expects {want}"
 
 
@@ -354,7 +354,7 @@ def _requested_checked(
         spec = plan.outputs_by_name.get(out.name)
         if spec is None:
             known = ", ".join(repr(s.name) for s in signature.outputs)
-            raise InvalidRequest(f"unknown output {out.name!r}: the model returns {known}")
+            raise InvalidRequest(f"unknown output {shown(out.name)}: the model returns {known}")
         if spec in specs:
             raise InvalidRequest(f"output {out.name!r} is requested more than once")
         if "classification" in out.parameters:

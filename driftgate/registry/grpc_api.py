@@ -22,10 +22,11 @@ from driftgate.registry.feedback_api import ScoredReports
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.observe import DEFAULT_LOOKBACK_SECONDS, DriftMonitor
 from driftgate.registry.watch import ConfigHub
+from driftgate.settings import CONTROL_MESSAGE_BYTES
 
 __all__ = ["ARTIFACT_CHUNK_BYTES", "MAX_MESSAGE_BYTES", "ControlService", "grpc_options"]
 
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+MAX_MESSAGE_BYTES = CONTROL_MESSAGE_BYTES
 ARTIFACT_CHUNK_BYTES = 1024 * 1024
 
 

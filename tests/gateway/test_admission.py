@@ -1,0 +1,277 @@
+"""Admission and limits (issue 14): a real `driftgate serve --max-inflight 8` with small limits,
+called through real gRPC clients. Counters are read from the worker's Prometheus endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+import numpy as np
+import pytest
+
+from driftgate.proto.inference import grpc_service_pb2 as pb
+from driftgate.proto.inference import grpc_service_pb2_grpc as pb_grpc
+from tests.conftest import Served, start_served, stop_served
+
+MAX_INFLIGHT = 8
+MAX_MESSAGE = 8 * 1024 * 1024
+MAX_ROWS = 60_000
+LIMIT_ENV = {
+    "DRIFTGATE_GATEWAY__MAX_MESSAGE_BYTES": str(MAX_MESSAGE),
+    "DRIFTGATE_GATEWAY__MAX_REQUEST_ROWS": str(MAX_ROWS),
+    "DRIFTGATE_GATEWAY__MAX_BATCH_SIZE": "100000",
+    "DRIFTGATE_GATEWAY__MAX_REQUEST_ID_LENGTH": "64",
+    "DRIFTGATE_GATEWAY__MAX_ROUTING_KEY_LENGTH": "64",
+}
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    s = start_served(tmp_path_factory.mktemp("admission") / "home", "--max-inflight", str(MAX_INFLIGHT),
+                     env=LIMIT_ENV)
+    yield s
+    code = stop_served(s)
+    assert code == 0, (s.home / "serve.log").read_text()[-4000:]
+
+
+def request(rows: int, *, seed: int = 0, request_id: str = "", model: str = "fraud",
+            key: str | None = None) -> pb.ModelInferRequest:
+    x = np.random.default_rng(seed).random((rows, 30), dtype=np.float32)
+    r = pb.ModelInferRequest(model_name=model, id=request_id)
+    r.inputs.add(name="transaction", datatype="FP32", shape=[rows, 30])
+    r.raw_input_contents.append(x.tobytes())
+    if key is not None:
+        r.parameters["routing_key"].string_param = key
+    return r
+
+
+def probabilities(response: pb.ModelInferResponse) -> np.ndarray:
+    for out, raw in zip(response.outputs, response.raw_output_contents, strict=True):
+        if out.name == "probabilities":
+            return np.frombuffer(raw, "<f4").reshape(tuple(out.shape))
+    raise AssertionError("no probabilities in the response")
+
+
+def metric(served: Served, name: str, **labels: str) -> float:
+    text = urllib.request.urlopen(served.metrics, timeout=5).read().decode()
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pattern = re.compile(rf"^{name}(\{{{re.escape(want)}\}})? (\S+)$" if want else rf"^{name} (\S+)$", re.M)
+    match = pattern.search(text)
+    return float(match.groups()[-1]) if match else 0.0
+
+
+def channel_options() -> list[tuple[str, int]]:
+    return [("grpc.use_local_subchannel_pool", 1), ("grpc.max_send_message_length", 64 << 20),
+            ("grpc.max_receive_message_length", 64 << 20)]
+
+
+def _batching(gateway: Served, stub: pb_grpc.GRPCInferenceServiceStub, *args: str) -> None:
+    gateway.cli("models", "batching", "fraud", *args)
+    want = "--off" not in args
+    for _ in range(400):  # until this worker applied it (ModelConfig shows the batcher)
+        config = stub.ModelConfig(pb.ModelConfigRequest(name="fraud")).config
+        if config.HasField("dynamic_batching") == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"batching {args} never reached the gateway")
+
+
+def test_overload_is_refused_at_once_and_admitted_requests_answer_right(gateway: Served) -> None:
+    """256 concurrent clients against --max-inflight 8, with requests the worker holds across an
+    await (adaptive batching with a 100 ms delay: a batch of 32 never fills under a limit of 8):
+    the excess is RESOURCE_EXHAUSTED with the limit named, every admitted request gets its own
+    right answer, the counter counts exactly the refusals the clients saw. (Requests scored inline
+    hold the worker for microseconds; under 256 clients those wait in grpc's queue before the
+    worker sees them: bench/admission.md.)"""
+    stub = gateway.stub()
+    inputs = [request(1, seed=i) for i in range(16)]
+    expected = [probabilities(stub.ModelInfer(r)) for r in inputs]
+    _batching(gateway, stub, "--max-batch", "32", "--max-delay-us", "100000")
+    before = metric(gateway, "driftgate_requests_rejected_total", model="", reason="overload")
+
+    async def burst() -> list[tuple[int, object]]:
+        channels = [grpc.aio.insecure_channel(gateway.gateway, options=channel_options()) for _ in range(8)]
+        stubs = [pb_grpc.GRPCInferenceServiceStub(c) for c in channels]
+
+        async def one(i: int) -> tuple[int, object]:
+            try:
+                return i, await stubs[i % 8].ModelInfer(inputs[i % 16], timeout=60)
+            except grpc.aio.AioRpcError as exc:
+                return i, exc
+
+        try:
+            return await asyncio.gather(*(one(i) for i in range(256)))
+        finally:
+            for c in channels:
+                await c.close()
+
+    try:
+        results = asyncio.run(burst())
+    finally:
+        _batching(gateway, stub, "--off")
+    refused = [r for _, r in results if isinstance(r, grpc.aio.AioRpcError)]
+    codes = Counter(e.code() for e in refused)
+    assert set(codes) <= {grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+    assert codes[grpc.StatusCode.RESOURCE_EXHAUSTED] > 0
+    assert all(f"limit of {MAX_INFLIGHT} requests in flight" in e.details() for e in refused)
+    admitted = [(i, r) for i, r in results if isinstance(r, pb.ModelInferResponse)]
+    assert admitted
+    for i, response in admitted:
+        np.testing.assert_allclose(probabilities(response), expected[i % 16], rtol=1e-6)
+    after = metric(gateway, "driftgate_requests_rejected_total", model="", reason="overload")
+    assert after - before == len(refused)
+    assert metric(gateway, "driftgate_admitted_requests") == 0  # every admitted call was released
+
+
+def _error(call: object) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call()  # type: ignore[operator]
+    return info.value  # type: ignore[return-value]
+
+
+def test_limits_refuse_with_invalid_argument_and_a_short_echo(gateway: Served) -> None:
+    stub = pb_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(gateway.gateway, options=channel_options()))
+    before = metric(gateway, "driftgate_requests_rejected_total", model="fraud", reason="too_large")
+
+    rows = _error(lambda: stub.ModelInfer(request(MAX_ROWS + 1)))
+    assert rows.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert f"{MAX_ROWS + 1} rows" in rows.details() and str(MAX_ROWS) in rows.details()
+
+    long_id = "i" * 10_000
+    by_id = _error(lambda: stub.ModelInfer(request(1, request_id=long_id)))
+    assert by_id.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "request id" in by_id.details() and "(10000 characters)" in by_id.details()
+    assert len(by_id.details()) < 400
+
+    by_key = _error(lambda: stub.ModelInfer(request(1, key="k" * 5_000)))
+    assert by_key.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "routing key" in by_key.details() and "(5000 characters)" in by_key.details()
+    assert len(by_key.details()) < 400
+
+    after = metric(gateway, "driftgate_requests_rejected_total", model="fraud", reason="too_large")
+    assert after - before == 3
+
+    # names a caller sent are echoed cut short, whatever their length
+    name = _error(lambda: stub.ModelInfer(request(1, model="m" * 256_000)))
+    assert name.code() is grpc.StatusCode.NOT_FOUND
+    assert "(256000 characters)" in name.details() and len(name.details()) < 400
+    bad_input = request(1)
+    bad_input.inputs[0].name = "x" * 256_000
+    named = _error(lambda: stub.ModelInfer(bad_input))
+    assert named.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "(256000 characters)" in named.details() and len(named.details()) < 400
+
+    # a message over max_message_bytes: grpc refuses it before the gateway reads it
+    big = _error(lambda: stub.ModelInfer(request(MAX_MESSAGE // 120 + 1_000)))
+    assert big.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "larger than max" in big.details()
+
+
+def test_expired_deadlines_are_not_scored(gateway: Served) -> None:
+    """Deadlines far shorter than the queue: clients get DEADLINE_EXCEEDED (or an answer), and
+    the requests the worker scored are fewer than those sent: what expired before scoring was not
+    scored (refused as "deadline", cancelled, or dropped by grpc before the worker saw it)."""
+    stub = gateway.stub()
+
+    def scored() -> int:
+        stats = stub.ModelStatistics(pb.ModelStatisticsRequest(name="fraud"))
+        return sum(s.inference_stats.success.count for s in stats.model_stats)
+
+    before = scored()
+    deadline_before = metric(gateway, "driftgate_requests_rejected_total", model="fraud", reason="deadline")
+
+    async def burst() -> list[object]:
+        channels = [grpc.aio.insecure_channel(gateway.gateway, options=channel_options()) for _ in range(8)]
+        stubs = [pb_grpc.GRPCInferenceServiceStub(c) for c in channels]
+        r = request(96, seed=5)
+
+        async def one(i: int) -> object:
+            try:
+                return await stubs[i % 8].ModelInfer(r, timeout=0.004)
+            except grpc.aio.AioRpcError as exc:
+                return exc
+
+        try:
+            return await asyncio.gather(*(one(i) for i in range(256)))
+        finally:
+            for c in channels:
+                await c.close()
+
+    results = asyncio.run(burst())
+    codes = Counter(r.code() if isinstance(r, grpc.aio.AioRpcError) else "OK" for r in results)
+    assert set(codes) <= {"OK", grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+    assert codes[grpc.StatusCode.DEADLINE_EXCEEDED] > 0
+    refused = metric(gateway, "driftgate_requests_rejected_total", model="fraud", reason="deadline") - deadline_before
+    done = scored() - before
+    assert done >= codes["OK"]
+    assert done + refused <= 256
+    assert done < 256 - codes[grpc.StatusCode.RESOURCE_EXHAUSTED]
+
+
+def test_a_cancelled_stream_is_counted_not_logged_as_an_error(gateway: Served) -> None:
+    before = metric(gateway, "driftgate_requests_cancelled_total")
+
+    async def stream_then_cancel() -> None:
+        async with grpc.aio.insecure_channel(gateway.gateway) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            sent = asyncio.Queue[pb.ModelInferRequest | None]()
+
+            async def requests() -> AsyncIterator[pb.ModelInferRequest]:
+                while (item := await sent.get()) is not None:
+                    yield item
+
+            call = stub.ModelStreamInfer(requests())
+            await sent.put(request(1))
+            first = await call.read()
+            assert not first.error_message
+            call.cancel()  # the client goes away with the stream open
+            # unary calls cancelled in flight too: large batches, cancelled while scored
+            calls = [stub.ModelInfer(request(20_000, seed=i)) for i in range(4)]
+            await asyncio.sleep(0)
+            for c in calls:
+                c.cancel()
+            await asyncio.gather(*calls, return_exceptions=True)
+
+    asyncio.run(stream_then_cancel())
+    for _ in range(200):  # the worker notices the cancellation on its own loop
+        if metric(gateway, "driftgate_requests_cancelled_total") > before:
+            break
+        time.sleep(0.05)
+    assert metric(gateway, "driftgate_requests_cancelled_total") > before
+    errors = [line for line in (gateway.home / "serve.log").read_text().splitlines() if " ERROR " in line]
+    assert not errors, errors
+
+
+def test_a_large_batch_does_not_hold_the_event_loop(gateway: Served) -> None:
+    """A 60,000-row request is scored and sketched off the event loop: a one-row request sent
+    once the large one is in the worker's handler (past receiving and reading it) completes
+    before it does; on the loop, the small one would wait for the large one's scoring."""
+
+    async def race() -> list[str]:
+        order: list[str] = []
+        async with grpc.aio.insecure_channel(gateway.gateway, options=channel_options()) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            await stub.ModelInfer(request(1))  # connected
+
+            async def large() -> None:
+                await stub.ModelInfer(request(MAX_ROWS, seed=9), timeout=120)
+                order.append("large")
+
+            async def small() -> None:
+                while metric_async() < 1:  # the large one is in the handler
+                    await asyncio.sleep(0.001)
+                await stub.ModelInfer(request(1, seed=3), timeout=60)
+                order.append("small")
+
+            def metric_async() -> float:
+                return metric(gateway, "driftgate_in_flight_requests")
+
+            await asyncio.gather(large(), small())
+        return order
+
+    assert asyncio.run(race()) == ["small", "large"]
