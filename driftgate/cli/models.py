@@ -143,7 +143,8 @@ def _show(args: argparse.Namespace) -> int:
     s = model.settings
     out.print(
         f"settings: max_batch_size={s.max_batch_size} psi_moderate={s.psi_moderate:g} psi_major={s.psi_major:g} "
-        f"min_window_rows={s.min_window_rows} alert_windows={s.alert_windows} batching={_batching_text(s.batching)}",
+        f"min_window_rows={s.min_window_rows} alert_windows={s.alert_windows} batching={_batching_text(s.batching)} "
+        f"nan_inf_inputs={s.nonfinite_inputs or 'score'}",
         soft_wrap=True,
     )
     return 0
@@ -190,6 +191,28 @@ def _batching(args: argparse.Namespace) -> int:
         print_json(b)
     else:
         print(f"{model.name}: batching {_batching_text(b)}", flush=True)
+    return 0
+
+
+def _input_policy(args: argparse.Namespace) -> int:
+    from driftgate.cli._client import actor, connect, print_json
+    from driftgate.proto.v1 import control_pb2 as pb
+
+    with connect(args) as stub:
+        if args.nan is None:
+            model = stub.GetModel(pb.GetModelRequest(name=args.name), timeout=CALL_TIMEOUT_S)
+        else:
+            model = stub.UpdateModelSettings(
+                pb.UpdateModelSettingsRequest(
+                    model=args.name, settings=pb.ModelSettings(nonfinite_inputs=args.nan), actor=actor()
+                ),
+                timeout=CALL_TIMEOUT_S,
+            )
+    policy = model.settings.nonfinite_inputs or "score"
+    if args.json:
+        print_json(pb.ModelSettings(nonfinite_inputs=policy))
+    else:
+        print(f"{model.name}: NaN/inf inputs: {policy}", flush=True)
     return 0
 
 
@@ -254,6 +277,19 @@ def register(sub: Any) -> None:
     b.add_argument("--off", action="store_true", help="turn batching off")
     b.add_argument("--json", action="store_true", help="print the BatchingSettings as JSON")
     b.set_defaults(func=command(_batching))
+
+    ip = msub.add_parser(
+        "input-policy",
+        help="what the gateways do with NaN/inf inputs: score them (default) or reject the request",
+        description="--nan score: NaN and infinite values are scored and counted in drift (NaN and "
+        "out-of-range bins). --nan reject: a request holding one is refused with INVALID_ARGUMENT naming the "
+        "input, row and column. Without --nan: show the current policy.",
+    )
+    ip.add_argument("name")
+    ip.add_argument("--nan", choices=("score", "reject"), default=None,
+                    help="the policy for NaN and +-inf in float inputs")
+    ip.add_argument("--json", action="store_true")
+    ip.set_defaults(func=command(_input_policy))
 
     rt = msub.add_parser("retire", help="retire a version: it leaves traffic and the gateways")
     rt.add_argument("name")

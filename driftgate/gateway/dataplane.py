@@ -40,6 +40,7 @@ class ServedModel:
     ready: Mapping[int, LoadedVersion]  # READY versions, by number
     routes: RouteTable | None  # None until a version is READY
     states: Mapping[int, str] = field(default_factory=dict)  # every version in the config: LOADING/READY/FAILED
+    reject_nonfinite: bool = False  # the model's input policy: refuse NaN/inf in float inputs
 
 
 @dataclass(frozen=True, slots=True)

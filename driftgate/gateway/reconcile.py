@@ -218,6 +218,7 @@ class Reconciler:
             ready=dict(ready),
             routes=self._routes(dm, ready),
             states=states,
+            reject_nonfinite=dm.settings.nonfinite_inputs == "reject",
         )
 
     async def _reconcile_model(self, name: str) -> None:

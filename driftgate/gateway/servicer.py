@@ -27,7 +27,7 @@ from driftgate.gateway.dataplane import DataPlane, ServedModel
 from driftgate.gateway.memory import HeapTrimmer
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.reader import Read, RequestReader, read_message, request_id
-from driftgate.gateway.tensors import encode_outputs
+from driftgate.gateway.tensors import check_finite, encode_outputs
 from driftgate.gateway.versions import LoadedVersion
 from driftgate.gateway.wire import ResponseWriter, stream_frame
 from driftgate.grpc_edge import status_for, wrap_servicer
@@ -258,6 +258,8 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                 f"the request's deadline passed before it was scored (model {shown(model.name)}); not scored",
                 model.name,
             )
+        if model.reject_nonfinite:
+            check_finite(model.name, feeds)
         if not request_id and plane.requestlog is not None:
             request_id = plane.requestlog.next_id()  # returned, so the client can label it later
         lv, outputs = await plane.infer(model, version, key, feeds, rows, request_id)

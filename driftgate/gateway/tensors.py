@@ -37,7 +37,14 @@ from driftgate.errors import InvalidRequest, InvalidTensor, ScoringError, shown
 from driftgate.proto.inference import grpc_service_pb2
 from driftgate.signature import NUMPY_BY_DATATYPE, Signature, TensorSpec, datatype_of
 
-__all__ = ["decode_inputs", "encode_outputs", "requested_outputs", "routing_key", "single_raw_input"]
+__all__ = [
+    "check_finite",
+    "decode_inputs",
+    "encode_outputs",
+    "requested_outputs",
+    "routing_key",
+    "single_raw_input",
+]
 
 ROUTING_KEY_PARAMETER = "routing_key"
 
@@ -316,6 +323,25 @@ def _shape_message(name: str, shape: list[int], entry: _InputPlan, what: str) ->
     if any(d < 0 for d in shape):
         return f"input {name!r}: shape {shape} has a negative dimension"
     return f"input {name!r}: shape {shape}, the model expects {want} (-1: any size)"
+
+
+def check_finite(model: str, feeds: dict[str, np.ndarray]) -> None:
+    """Refuse NaN and infinite values in float inputs (a model whose input policy is "reject"):
+    InvalidTensor naming the input, the first such row and its column. One np.isfinite pass over
+    each float input; only called when the policy is reject."""
+    for name, array in feeds.items():
+        if array.dtype.kind != "f" or np.isfinite(array).all():
+            continue
+        bad = np.argwhere(~np.isfinite(array))[0]
+        value = array[tuple(bad)]
+        row = int(bad[0])
+        where = f"row {row}" + (f", column {int(bad[1])}" if len(bad) > 1 else "")
+        if len(bad) > 2:
+            where += f" (index {tuple(int(i) for i in bad[1:])})"
+        raise InvalidTensor(
+            f"input {shown(name)}: {where} is {value}; model {shown(model)} refuses NaN and infinite inputs "
+            "(its input policy: driftgate models input-policy MODEL --nan score|reject)"
+        )
 
 
 def single_raw_input(signature: Signature) -> bool:

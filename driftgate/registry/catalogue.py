@@ -38,6 +38,7 @@ from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.records import (
     ACTIVE,
     MAX_QUEUE_DELAY_US,
+    NONFINITE_POLICIES,
     REJECTED,
     RETIRED,
     ROLLED_BACK,
@@ -90,6 +91,7 @@ def _settings_from_dict(d: Mapping[str, Any]) -> ModelSettings:
             max_batch_rows=int(b.get("max_batch_rows", 0)),
             max_queue_delay_us=int(b.get("max_queue_delay_us", 0)),
         ),
+        nonfinite_inputs=str(d.get("nonfinite_inputs") or "score"),  # absent in older rows: score
     )
 
 
@@ -421,6 +423,13 @@ class Catalogue:
                 if key == "batching":
                     if value is not None:  # present: replaces the whole setting
                         batching = value if isinstance(value, BatchingSettings) else BatchingSettings(**value)
+                elif key == "nonfinite_inputs":
+                    if value and value not in NONFINITE_POLICIES:
+                        raise InvalidRequest(
+                            f"nonfinite_inputs must be one of {', '.join(NONFINITE_POLICIES)}, got {value[:64]!r}"
+                        )
+                    if value:
+                        merged[key] = value
                 elif value:
                     merged[key] = tuple(value) if key == "feature_names" else value
             merged["feature_names"] = tuple(merged["feature_names"])
@@ -452,7 +461,9 @@ class Catalogue:
                 0,
                 actor,
                 f"updated {model}'s settings"
-                + (f"; batching {new.batching.describe()}" if new.batching != old.batching else ""),
+                + (f"; batching {new.batching.describe()}" if new.batching != old.batching else "")
+                + (f"; non-finite inputs: {new.nonfinite_inputs}"
+                   if new.nonfinite_inputs != old.nonfinite_inputs else ""),
                 {"old": _asdict(old), "new": _asdict(new)},
             )
             generation = bump_generation(conn)
@@ -650,4 +661,5 @@ def _asdict(s: ModelSettings) -> dict[str, Any]:
             "max_batch_rows": s.batching.max_batch_rows,
             "max_queue_delay_us": s.batching.max_queue_delay_us,
         },
+        "nonfinite_inputs": s.nonfinite_inputs,
     }

@@ -88,6 +88,7 @@ def settings_pb(s: ModelSettings) -> pb.ModelSettings:
             max_batch_rows=s.batching.max_batch_rows,
             max_queue_delay_us=s.batching.max_queue_delay_us,
         ),
+        nonfinite_inputs=s.nonfinite_inputs,
     )
 
 
@@ -101,6 +102,7 @@ def settings_changes(s: pb.ModelSettings) -> dict[str, Any]:
         "min_window_rows": s.min_window_rows,
         "alert_windows": s.alert_windows,
         "feature_names": tuple(s.feature_names),
+        "nonfinite_inputs": s.nonfinite_inputs,  # "": keep
     }
     if s.HasField("batching"):
         b = s.batching

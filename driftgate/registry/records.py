@@ -15,6 +15,7 @@ from driftgate.signature import Signature
 __all__ = [
     "ACTIVE",
     "MAX_QUEUE_DELAY_US",
+    "NONFINITE_POLICIES",
     "REJECTED",
     "RETIRED",
     "ROLLED_BACK",
@@ -37,6 +38,10 @@ ROLLED_BACK = "rolled_back"
 REJECTED = "rejected"
 VERSION_STATES = ("active", "retired", "rolled_back", "rejected")
 
+
+NONFINITE_POLICIES = ("score", "reject")
+"""What the gateways do with NaN or infinite input values: score them (drift counts them) or refuse
+the request (INVALID_ARGUMENT naming the input, row and column)."""
 
 # The longest queue delay the registry accepts: a scoring request that waits a second for company
 # is a misconfiguration (Triton's own examples use 100 us to a few ms).
@@ -66,6 +71,7 @@ class ModelSettings:
     alert_windows: int
     feature_names: tuple[str, ...] = ()
     batching: BatchingSettings = field(default_factory=BatchingSettings)
+    nonfinite_inputs: str = "score"  # NaN/inf in float inputs: "score" or "reject" (NONFINITE_POLICIES)
 
 
 @dataclass(frozen=True, slots=True)

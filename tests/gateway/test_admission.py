@@ -275,3 +275,41 @@ def test_a_large_batch_does_not_hold_the_event_loop(gateway: Served) -> None:
         return order
 
     assert asyncio.run(race()) == ["small", "large"]
+
+
+def test_nan_policy_reject_set_through_the_cli(gateway: Served) -> None:
+    stub = gateway.stub()
+    x = request(4, seed=11)
+    values = np.frombuffer(x.raw_input_contents[0], "<f4").copy().reshape(4, 30)
+    values[2, 7] = np.nan
+    nan_request = request(4)
+    nan_request.raw_input_contents[0] = values.tobytes()
+    assert stub.ModelInfer(nan_request).outputs  # the default policy: scored
+
+    shown = gateway.cli("models", "input-policy", "fraud", "--nan", "reject")
+    assert "reject" in shown.stdout
+    assert "reject" in gateway.cli("models", "input-policy", "fraud").stdout
+    events = gateway.cli("events", "fraud").stdout
+    assert "settings_updated" in events and "non-finite inputs: reject" in events
+    try:
+        for _ in range(400):  # until the worker applied the new config
+            try:
+                stub.ModelInfer(nan_request)
+            except grpc.RpcError as exc:
+                error = exc
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the reject policy never reached the gateway")
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "'transaction'" in error.details() and "row 2, column 7" in error.details()
+        assert "nan" in error.details().lower()
+        values[2, 7] = np.inf
+        inf_request = request(4)
+        inf_request.raw_input_contents[0] = values.tobytes()
+        assert _error(lambda: stub.ModelInfer(inf_request)).code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert stub.ModelInfer(x).outputs  # finite rows are scored as before
+    finally:
+        gateway.cli("models", "input-policy", "fraud", "--nan", "score")
+    bad = gateway.cli("models", "input-policy", "fraud", "--nan", "maybe", check=False)
+    assert bad.returncode != 0 and "invalid choice" in bad.stderr

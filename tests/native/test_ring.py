@@ -85,3 +85,22 @@ def test_memory_is_fixed_by_settings_not_traffic(rng: np.random.Generator) -> No
     c, nb = profile.n_columns, profile.n_bins
     assert before >= 60 * (c * nb * 8 + 2 * c * 8 + 16)
     assert before < 2 * 60 * (c * nb * 8 + 2 * c * 8 + 16) + 4096
+
+
+def test_a_batch_binned_apart_and_merged_equals_one_observed_in_place(rng: np.random.Generator) -> None:
+    """observe_apart (a private one-window state, any thread) then merge_apart gives the ring the
+    same counts, moments and rows as observe, across windows, a reused slot and a stale window."""
+    profile = make_profile(EDGES)
+    direct = DriftSketch(profile, windows=3, window_seconds=1.0)
+    apart = DriftSketch(profile, windows=3, window_seconds=1.0)
+    for now, n in [(10.2, 7), (10.7, 300), (11.1, 5), (13.4, 64), (12.9, 9), (10.5, 4)]:  # 13.4 reuses 10's slot
+        X, s = batch(rng, n)
+        direct.observe(X, s, now)
+        apart.merge_apart(apart.observe_apart(X, s, now))
+    a, b = direct.windows_since(0), apart.windows_since(0)
+    assert [w.window_id for w in a] == [w.window_id for w in b] == [11, 12, 13]
+    for x, y in zip(a, b, strict=True):
+        assert x.rows == y.rows
+        np.testing.assert_array_equal(x.counts, y.counts)
+        np.testing.assert_allclose(x.sums, y.sums)
+        np.testing.assert_allclose(x.sumsq, y.sumsq)

@@ -188,6 +188,32 @@ async def test_update_settings(registry: Running, models: Models) -> None:
     assert await _generation(registry) == generation + 1
 
 
+async def test_nonfinite_input_policy_setting(registry: Running, models: Models) -> None:
+    await register(registry.stub, "fraud", models.v1)
+    info = await registry.stub.GetModel(pb.GetModelRequest(name="fraud"))
+    assert info.settings.nonfinite_inputs == "score"  # the default
+    generation = await _generation(registry)
+    info = await registry.stub.UpdateModelSettings(
+        pb.UpdateModelSettingsRequest(model="fraud", settings=pb.ModelSettings(nonfinite_inputs="reject"), actor="ann")
+    )
+    assert info.settings.nonfinite_inputs == "reject"
+    assert await _generation(registry) == generation + 1  # delivered to the gateways in the config
+    config = await anext(aiter(registry.stub.WatchConfig(pb.WatchConfigRequest(gateway_id="t"))))
+    assert [m.settings.nonfinite_inputs for m in config.models if m.name == "fraud"] == ["reject"]
+    info = await registry.stub.UpdateModelSettings(  # "" keeps it
+        pb.UpdateModelSettingsRequest(model="fraud", settings=pb.ModelSettings(min_window_rows=7))
+    )
+    assert info.settings.nonfinite_inputs == "reject"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await registry.stub.UpdateModelSettings(
+            pb.UpdateModelSettingsRequest(model="fraud", settings=pb.ModelSettings(nonfinite_inputs="x" * 10_000))
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "score, reject" in err.value.details() and len(err.value.details()) < 300
+    event = (await registry.stub.ListEvents(pb.ListEventsRequest(model="fraud", limit=2))).events[-1]
+    assert event.kind == "settings_updated" and "non-finite inputs: reject" in event.message
+
+
 async def test_events_newest_first_with_limit(registry: Running, models: Models) -> None:
     await register(registry.stub, "fraud", models.v1)
     await register(registry.stub, "other", models.v1)

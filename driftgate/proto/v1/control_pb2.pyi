@@ -53,7 +53,7 @@ class ReferenceProfile(_message.Message):
     def __init__(self, features: _Optional[_Iterable[_Union[ColumnProfile, _Mapping]]] = ..., score: _Optional[_Union[ColumnProfile, _Mapping]] = ..., score_output: _Optional[str] = ..., score_column: _Optional[int] = ..., rows: _Optional[int] = ...) -> None: ...
 
 class ModelSettings(_message.Message):
-    __slots__ = ("max_batch_size", "psi_moderate", "psi_major", "min_window_rows", "alert_windows", "feature_names", "batching")
+    __slots__ = ("max_batch_size", "psi_moderate", "psi_major", "min_window_rows", "alert_windows", "feature_names", "batching", "nonfinite_inputs")
     MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     PSI_MODERATE_FIELD_NUMBER: _ClassVar[int]
     PSI_MAJOR_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,7 @@ class ModelSettings(_message.Message):
     ALERT_WINDOWS_FIELD_NUMBER: _ClassVar[int]
     FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
     BATCHING_FIELD_NUMBER: _ClassVar[int]
+    NONFINITE_INPUTS_FIELD_NUMBER: _ClassVar[int]
     max_batch_size: int
     psi_moderate: float
     psi_major: float
@@ -68,7 +69,8 @@ class ModelSettings(_message.Message):
     alert_windows: int
     feature_names: _containers.RepeatedScalarFieldContainer[str]
     batching: BatchingSettings
-    def __init__(self, max_batch_size: _Optional[int] = ..., psi_moderate: _Optional[float] = ..., psi_major: _Optional[float] = ..., min_window_rows: _Optional[int] = ..., alert_windows: _Optional[int] = ..., feature_names: _Optional[_Iterable[str]] = ..., batching: _Optional[_Union[BatchingSettings, _Mapping]] = ...) -> None: ...
+    nonfinite_inputs: str
+    def __init__(self, max_batch_size: _Optional[int] = ..., psi_moderate: _Optional[float] = ..., psi_major: _Optional[float] = ..., min_window_rows: _Optional[int] = ..., alert_windows: _Optional[int] = ..., feature_names: _Optional[_Iterable[str]] = ..., batching: _Optional[_Union[BatchingSettings, _Mapping]] = ..., nonfinite_inputs: _Optional[str] = ...) -> None: ...
 
 class BatchingSettings(_message.Message):
     __slots__ = ("enabled", "max_batch_rows", "max_queue_delay_us")
