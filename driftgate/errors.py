@@ -18,7 +18,9 @@
     ├── ModelLoadError          an artifact that onnxruntime or onnx refused -> INVALID_ARGUMENT at
     │                           registration, a FAILED version state on a gateway
     ├── ArtifactError           the artifact store lost or corrupted bytes -> DATA_LOSS
-    └── ScoringError            onnxruntime failed while scoring          -> INTERNAL (generic message)
+    ├── ScoringError            onnxruntime failed while scoring          -> INTERNAL (generic message)
+    └── ConfigError             settings that cannot work (an unreadable certificate, an unsafe bind);
+                                raised at start-up, before anything serves
 
 The table that maps these to gRPC status codes lives in driftgate.grpc_edge, the one place that
 imports grpc for errors; the core raises these and never a status code. Anything else that escapes
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactError",
+    "ConfigError",
     "Conflict",
     "DeadlineExpired",
     "DriftgateError",
@@ -154,3 +157,8 @@ class ArtifactError(DriftgateError):
 
 class ScoringError(DriftgateError):
     """onnxruntime failed while scoring a request that passed validation."""
+
+
+class ConfigError(DriftgateError):
+    """The settings cannot work: a certificate that cannot be read, a key that does not match its
+    certificate, an address that must not be bound without TLS. Start-up stops with this message."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "RegistrySettings",
     "RolloutSettings",
     "Settings",
+    "TlsSettings",
 ]
 
 CONTROL_MESSAGE_BYTES = 256 * 1024 * 1024
@@ -54,6 +55,9 @@ class GatewaySettings(BaseModel):
     """Inference port (Triton's default); 0 picks a free one."""
     metrics_port: int = 8002
     """Prometheus metrics over HTTP; 0 picks a free one, -1 turns it off."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics HTTP server listens on: loopback by default (plain HTTP, no TLS: model names
+    and traffic counts); set 0.0.0.0 or a pod address for a Prometheus on another host."""
     workers: int = Field(1, ge=1, le=256)
     """Gateway processes sharing the port with SO_REUSEPORT (one per core)."""
     device: str = "cpu"
@@ -123,6 +127,8 @@ class RegistrySettings(BaseModel):
     """Address the web dashboard listens on (loopback by default: it shows the control plane)."""
     dashboard_port: int = 8006
     """Web dashboard port (driftgate/dashboard); 0 picks a free one, -1 turns it off."""
+    insecure: bool = False
+    """Allow listening on a non-loopback address without TLS (the registry refuses to otherwise)."""
 
 
 class RolloutSettings(BaseModel):
@@ -195,6 +201,28 @@ class AccuracySettings(BaseModel):
     """Length of one evaluation window, by the time the rows were scored (a day: daily vintages)."""
 
 
+class TlsSettings(BaseModel):
+    """Transport security for every gRPC port and channel of a process (driftgate/tls.py).
+
+    A server uses TLS when ``cert`` and ``key`` are set, and mTLS when ``client_ca`` is set too. A client
+    (CLI, gateway's registry link, bench) uses TLS when ``ca`` is set, and presents ``cert``/``key`` when
+    set. Files are PEM; servers re-read them when they change or on SIGHUP."""
+
+    cert: Path | None = None
+    """This process's certificate chain: served by its servers, presented when it dials a TLS server."""
+    key: Path | None = None
+    """The private key of ``cert``."""
+    client_ca: Path | None = None
+    """CA certificates that sign client certificates; when set, every client must present one (mTLS)."""
+    ca: Path | None = None
+    """CA certificates that sign the servers this process dials; when set, its channels use TLS."""
+
+    @field_validator("cert", "key", "client_ca", "ca", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFTGATE_", env_nested_delimiter="__", extra="ignore")
 
@@ -206,3 +234,4 @@ class Settings(BaseSettings):
     drift: DriftSettings = Field(default_factory=DriftSettings)
     accuracy: AccuracySettings = Field(default_factory=AccuracySettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
