@@ -6,7 +6,8 @@ gateway's CPU time slice. The supervisor starts the registry, waits until it lis
 first gateway worker (which may pick a free port), then the others on that same port. A child
 that dies is restarted with backoff on the same port (a gateway keeps serving while the registry
 restarts, and a registry keeps its state while a gateway restarts). SIGTERM or Ctrl-C stops the
-gateways first (they drain their in-flight requests), then the registry.
+gateways first (they drain their in-flight requests), then the registry. SIGHUP is passed to every
+child (they re-read their TLS certificates).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 
 __all__ = ["Child", "Supervisor"]
 
-_LISTEN = re.compile(r"(gateway|registry) listening on (\S+)")
+_LISTEN = re.compile(r"(gateway|registry) listening on (\S+)(?: \((\w+)\))?")
+_METRICS = re.compile(r"metrics on (\S+)")
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Child:
     argv: list[str]
     process: subprocess.Popen[str] | None = None
     address: str = ""
+    transport: str = ""  # plaintext, TLS or mTLS, as the child says in its listening line
+    metrics: str = ""
     ready: threading.Event = field(default_factory=threading.Event)
     restarts: int = 0
     next_restart: float = 0.0
@@ -51,9 +55,12 @@ class Supervisor:
         for line in child.process.stdout:
             sys.stdout.write(line)
             sys.stdout.flush()
+            if not child.metrics and (m := _METRICS.search(line)):
+                child.metrics = m.group(1)
             match = _LISTEN.search(line)
             if match and not child.ready.is_set():
                 child.address = match.group(2)
+                child.transport = match.group(3) or ""
                 child.ready.set()
         child.ready.set()  # exited: unblock waiters
 
@@ -82,8 +89,15 @@ class Supervisor:
         def on_signal(signum: int, frame: object) -> None:
             self._stopping.set()
 
+        def on_hangup(signum: int, frame: object) -> None:  # certificates rotated: every child re-reads them
+            for child in self.children:
+                if child.process is not None and child.process.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        child.process.send_signal(signal.SIGHUP)
+
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGHUP, on_hangup)
 
     def wait(self) -> int:
         """Block until SIGTERM/SIGINT, restarting children that die; then stop everything.

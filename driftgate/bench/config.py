@@ -12,7 +12,9 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["BenchConfig", "BenchConfigError", "parse_duration", "parse_target"]
+from driftgate.settings import TlsSettings
+
+__all__ = ["BenchConfig", "BenchConfigError", "parse_duration", "parse_target", "tls_of"]
 
 
 class BenchConfigError(ValueError):
@@ -39,6 +41,11 @@ def parse_target(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise BenchConfigError(f"bad target {text!r}: use HOST:PORT, e.g. 127.0.0.1:8001")
     return host, int(port)
+
+
+def tls_of(ca: str, cert: str, key: str) -> TlsSettings:
+    """TlsSettings from the plain strings a picklable config carries (empty: unset)."""
+    return TlsSettings(ca=ca or None, cert=cert or None, key=key or None)
 
 
 @dataclass
@@ -74,6 +81,12 @@ class BenchConfig:
     pool_size: int = 512
     """Pre-built requests per run (rows cycle through them)."""
     seed: int = 0
+    ca: str = ""
+    """CA certificate file to verify the target with; set: TLS (driftgate/tls.py). Empty: plaintext."""
+    cert: str = ""
+    """Client certificate file presented to a target that asks for one (mTLS)."""
+    key: str = ""
+    """The private key of ``cert``."""
 
     def validate(self) -> BenchConfig:
         parse_target(self.target)
@@ -98,6 +111,10 @@ class BenchConfig:
         if self.max_in_flight < 1 or not self.timeout_s > 0:
             raise BenchConfigError("--max-in-flight and --timeout must be positive")
         return self
+
+    def tls(self) -> TlsSettings:
+        """The transport settings of the run's channels."""
+        return tls_of(self.ca, self.cert, self.key)
 
     @property
     def mode(self) -> str:

@@ -29,6 +29,9 @@ from typing import Any
 
 import grpc
 
+from driftgate.bench.config import tls_of
+from driftgate.tls import aio_channel
+
 __all__ = ["Shard", "ShardResult", "run_shard", "shard_plan"]
 
 _INFER = "/inference.GRPCInferenceService/ModelInfer"
@@ -59,6 +62,9 @@ class Shard:
     duration_s: float
     routing_key_cardinality: int = 0
     seed: int = 0
+    ca: str = ""  # TLS when set (driftgate/tls.py); files, so that a shard stays picklable
+    cert: str = ""
+    key: str = ""
 
 
 @dataclass
@@ -97,6 +103,9 @@ def shard_plan(
     duration_s: float,
     routing_key_cardinality: int,
     seed: int,
+    ca: str = "",
+    cert: str = "",
+    key: str = "",
 ) -> list[Shard]:
     n = max(1, processes)
     shards = []
@@ -121,6 +130,9 @@ def shard_plan(
                 duration_s=duration_s,
                 routing_key_cardinality=routing_key_cardinality,
                 seed=seed * 1000 + i,
+                ca=ca,
+                cert=cert,
+                key=key,
             )
         )
     return shards
@@ -207,7 +219,8 @@ def _request_source(shard: Shard) -> Callable[[int], bytes]:
 
 
 async def open_channels(shard: Shard) -> list[grpc.aio.Channel]:
-    channels = [grpc.aio.insecure_channel(shard.target, options=_CHANNEL_OPTIONS) for _ in range(shard.channels)]
+    tls = tls_of(shard.ca, shard.cert, shard.key)
+    channels = [aio_channel(shard.target, tls, _CHANNEL_OPTIONS) for _ in range(shard.channels)]
     await asyncio.wait_for(asyncio.gather(*(c.channel_ready() for c in channels)), timeout=15)
     return channels
 

@@ -28,6 +28,7 @@ from driftgate.bench.requests import build_pool
 from driftgate.proto.inference import grpc_service_pb2 as pb
 from driftgate.proto.inference import grpc_service_pb2_grpc as pb_grpc
 from driftgate.signature import TensorSpec
+from driftgate.tls import aio_channel
 
 __all__ = ["BenchTargetError", "Progress", "fetch_metadata", "parse_input_spec", "run", "run_async"]
 
@@ -49,7 +50,7 @@ def parse_input_spec(text: str) -> TensorSpec:
 
 
 async def fetch_metadata(config: BenchConfig) -> pb.ModelMetadataResponse:
-    async with grpc.aio.insecure_channel(config.target) as channel:
+    async with aio_channel(config.target, config.tls()) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         try:
             return await stub.ModelMetadata(
@@ -206,6 +207,9 @@ async def run_async(
         duration_s=config.duration_s,
         routing_key_cardinality=config.routing_key_cardinality,
         seed=config.seed,
+        ca=config.ca,
+        cert=config.cert,
+        key=config.key,
     )
     if config.processes == 0:
         results = await _run_here(shards[0], config, progress)

@@ -64,16 +64,26 @@ def connect(args: argparse.Namespace) -> Iterator[Any]:
     """A ControlStub on a channel to the registry, which must answer within CONNECT_TIMEOUT_S."""
     import grpc
 
+    from driftgate.cli._tls import tls_settings
+    from driftgate.errors import ConfigError
     from driftgate.proto.v1 import control_pb2_grpc
     from driftgate.registry.grpc_api import grpc_options
+    from driftgate.tls import channel as open_channel
 
     address = resolve_address(args)
-    channel = grpc.insecure_channel(address, options=grpc_options())
+    tls = tls_settings(args)
+    try:
+        channel = open_channel(address, tls, grpc_options())
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
     try:
         try:
             grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT_S)
         except grpc.FutureTimeoutError:
-            raise CliError(f"registry at {address} is not reachable (is `driftgate registry` running?)") from None
+            hint = ("is `driftgate registry` running, and is --ca the CA that signed its certificate "
+                    "(with --cert/--key if it asks for a client certificate)?" if tls.ca is not None else
+                    "is `driftgate registry` running? If it serves TLS, pass --ca FILE")
+            raise CliError(f"registry at {address} is not reachable ({hint})") from None
         yield control_pb2_grpc.ControlStub(channel)
     finally:
         channel.close()

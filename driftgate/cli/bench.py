@@ -153,15 +153,19 @@ def _bench(args: argparse.Namespace) -> int:
     from driftgate.bench.config import BenchConfigError, config_from_args
     from driftgate.bench.report import machine_info, render
     from driftgate.bench.runner import BenchTargetError, parse_input_spec, run
+    from driftgate.cli._tls import tls_settings
+    from driftgate.errors import DriftgateError
 
     out = Console()
     err = Console(stderr=True)
+    tls = tls_settings(args)  # --ca/--cert/--key or DRIFTGATE_TLS__*: the target is dialled over TLS
+    files = {name: str(getattr(tls, name) or "") for name in ("ca", "cert", "key")}
     try:
         specs = [parse_input_spec(t) for t in args.input_spec]
         if args.rate:
-            configs = [config_from_args(args, rate=r) for r in args.rate]
+            configs = [config_from_args(args, rate=r, **files) for r in args.rate]
         else:
-            configs = [config_from_args(args, concurrency=c) for c in (args.concurrency or [16])]
+            configs = [config_from_args(args, concurrency=c, **files) for c in (args.concurrency or [16])]
     except BenchConfigError as exc:
         err.print(f"driftgate bench: {exc}")
         return 2
@@ -174,7 +178,7 @@ def _bench(args: argparse.Namespace) -> int:
                     report = run(config, update, specs, args.label)
             else:
                 report = run(config, None, specs, args.label)
-        except (BenchConfigError, BenchTargetError) as exc:
+        except (BenchConfigError, BenchTargetError, DriftgateError) as exc:
             err.print(f"driftgate bench: {exc}")
             return 2
         reports.append(report)

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from driftgate.cli._tls import add_client_options
+
 __all__ = ["build_parser", "main"]
 
 # Each module exposes register(subparsers); a subcommand sets args.func(args) -> int.
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="state directory: database, artifacts, addresses (default ./.driftgate)")
     parser.add_argument("--registry", default="", metavar="HOST:PORT",
                         help="registry control API (default: the one running under --home)")
+    add_client_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(sub)

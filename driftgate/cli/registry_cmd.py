@@ -1,10 +1,12 @@
 """``driftgate registry``: the registry sidecar in the foreground; ``driftgate registry migrate``: the schema.
 
-Prints ``registry listening on HOST:PORT`` once it serves and, on an empty registry with demo on,
-once the demo model is registered (so that a supervisor waiting for the line finds the model
-there). SIGTERM or SIGINT stops it gracefully; exit code 0. A database whose schema it cannot use
-(newer than this driftgate, or older with ``registry.migrate_on_start`` off) stops it at once with
-the reason on stderr, exit code 2.
+Prints ``registry listening on HOST:PORT (plaintext|TLS|mTLS)`` once it serves and, on an empty
+registry with demo on, once the demo model is registered (so that a supervisor waiting for the line
+finds the model there). SIGTERM or SIGINT stops it gracefully; exit code 0. SIGHUP re-reads the TLS
+certificate files (they are also re-read when they change). A database whose schema it cannot use
+(newer than this driftgate, or older with ``registry.migrate_on_start`` off), or settings that cannot
+work (a certificate, a plaintext non-loopback bind), stop it at once with the reason on stderr, exit
+code 2.
 
 ``migrate`` brings the database (``--database-url``, DRIFTGATE_REGISTRY__DATABASE_URL, else SQLite
 under --home) to the newest schema this driftgate knows, prints what it was and what it is, exit 0;
@@ -16,12 +18,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from driftgate.cli._tls import add_server_options
+
 __all__ = ["register"]
 
 STOP_GRACE_S = 5.0
 
 
 def _settings(args: argparse.Namespace) -> Any:
+    from driftgate.cli._tls import tls_settings
     from driftgate.settings import Settings
 
     settings = Settings(home=args.home)
@@ -38,8 +43,11 @@ def _settings(args: argparse.Namespace) -> Any:
         updates["dashboard_host"] = args.dashboard_host
     if args.database_url is not None:
         updates["database_url"] = args.database_url
+    if args.insecure:
+        updates["insecure"] = True
     if updates:
         settings.registry = settings.registry.model_copy(update=updates)
+    settings.tls = tls_settings(args, settings.tls)
     return settings
 
 
@@ -76,26 +84,30 @@ def _run(args: argparse.Namespace) -> int:
     import signal
     import sys
 
-    from driftgate.errors import SchemaError
+    from driftgate.home import private_umask
     from driftgate.logs import setup_logging
 
     settings = _settings(args)
     setup_logging(settings.log_level, "registry")
     if args.action == "migrate":
         return _migrate(settings)
+    private_umask()  # the database, artifacts and tokens it creates are the user's alone
 
     async def main() -> int:
+        from driftgate.errors import DriftgateError
         from driftgate.registry import RegistryServer
 
         try:
             server = RegistryServer(settings)
-        except SchemaError as exc:
+        except DriftgateError as exc:  # SchemaError, or settings that cannot work: a certificate, an unsafe bind
             print(f"error: {exc}", file=sys.stderr, flush=True)
             return 2
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # SIGHUP: re-read the certificates at the next handshake (a no-op in plaintext, never a stop)
+        loop.add_signal_handler(signal.SIGHUP, server.certs.request_reload if server.certs else lambda: None)
         try:
             await server.start()
         except OSError as exc:
@@ -112,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
                     logging.getLogger("driftgate.registry").error(
                         "the demo model could not be registered", exc_info=demo.exception()
                     )
-                print(f"registry listening on {server.address}", flush=True)
+                print(f"registry listening on {server.address} ({server.transport})", flush=True)
                 if server.dashboard_url:
                     print(f"dashboard on {server.dashboard_url}", flush=True)
                 await stopping
@@ -140,4 +152,8 @@ def register(sub: Any) -> None:
     p.add_argument("--dashboard-port", type=int, default=None,
                    help="web dashboard port (default 8006; 0 picks one; -1 turns it off)")
     p.add_argument("--dashboard-host", default=None, help="web dashboard address to bind (default 127.0.0.1)")
+    add_server_options(p)
+    p.add_argument("--insecure", action="store_true",
+                   help="allow plaintext on a non-loopback --host (refused otherwise: tokens would cross the network "
+                        "in the clear)")
     p.set_defaults(func=_run)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from driftgate.cli._tls import add_server_options
+
 __all__ = ["register"]
 
 
@@ -23,27 +25,32 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=None, help="inference gRPC port (default 8001; 0 picks a free one)")
     p.add_argument("--metrics-port", type=int, default=None,
                    help="Prometheus metrics HTTP port (default 8002; 0 picks one; -1 turns it off)")
+    p.add_argument("--metrics-host", default=None,
+                   help="metrics address to bind (default 127.0.0.1; plain HTTP: 0.0.0.0 for a remote Prometheus)")
     p.add_argument("--workers", type=int, default=None, help="gateway processes sharing the port (default 1)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="onnxruntime device (default cpu)")
     p.add_argument("--max-inflight", type=_count, default=None, metavar="N",
                    help="inference calls a worker holds at once; beyond, RESOURCE_EXHAUSTED at once "
                         "(default 32; 0: no limit)")
+    add_server_options(p)
 
 
 def _settings(args: argparse.Namespace) -> Any:
+    from driftgate.cli._tls import tls_settings
     from driftgate.settings import Settings
 
     settings = Settings(home=args.home)
     updates = {
         k: v
         for k, v in {
-            "host": args.host, "port": args.port, "metrics_port": args.metrics_port,
+            "host": args.host, "port": args.port, "metrics_port": args.metrics_port, "metrics_host": args.metrics_host,
             "workers": args.workers, "device": args.device, "registry": args.registry or None,
             "max_inflight": args.max_inflight,
         }.items()
         if v is not None
     }
     settings.gateway = settings.gateway.model_copy(update=updates)
+    settings.tls = tls_settings(args, settings.tls)
     return settings
 
 
@@ -52,35 +59,44 @@ def _run_gateway(args: argparse.Namespace) -> int:
     import signal
     import sys
 
+    from driftgate.home import private_umask
     from driftgate.logs import setup_logging
 
     settings = _settings(args)
     setup_logging(settings.log_level, f"gateway[{args.worker_index}]")
+    private_umask()  # its cache and saved config are the user's alone
 
     async def run() -> int:
         from driftgate.errors import DriftgateError
         from driftgate.gateway.server import GatewayServer
 
-        server = GatewayServer(settings, worker_index=args.worker_index)
         try:
+            server = GatewayServer(settings, worker_index=args.worker_index)
             port = await server.start()
         except DriftgateError as exc:
             print(f"driftgate gateway: {exc}", file=sys.stderr, flush=True)
             return 2
-        host = settings.gateway.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        print(f"gateway listening on {shown}:{port}", flush=True)
+        gs = settings.gateway
+        shown = _shown(gs.host)
+        print(f"gateway listening on {shown}:{port} ({server.transport})", flush=True)
         if server.metrics_port:
-            print(f"metrics on http://{shown}:{server.metrics_port}/metrics", flush=True)
+            print(f"metrics on http://{_shown(gs.metrics_host)}:{server.metrics_port}/metrics (plain HTTP)", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # SIGHUP: re-read the certificates at the next handshake (a no-op in plaintext, never a stop)
+        loop.add_signal_handler(signal.SIGHUP, server.certs.request_reload if server.certs else lambda: None)
         await stop.wait()
         await server.stop()
         return 0
 
     return _run(run())
+
+
+def _shown(host: str) -> str:
+    """The address a local client dials for a server bound to ``host``."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
 def _run(coro: Any) -> int:
@@ -93,16 +109,51 @@ def _run(coro: Any) -> int:
     return uvloop.run(coro)
 
 
+def _tls_env(tls: Any) -> dict[str, str]:
+    """The TLS settings as the children's environment (absolute paths: a child may resolve them
+    from elsewhere); every key set, so that an empty one overrides an inherited variable."""
+    return {
+        f"DRIFTGATE_TLS__{name.upper()}": str(path.resolve()) if path is not None else ""
+        for name, path in (("cert", tls.cert), ("key", tls.key), ("client_ca", tls.client_ca), ("ca", tls.ca))
+    }
+
+
+def _check_tls(settings: Any, own_registry: bool) -> str:
+    """Why these TLS settings cannot work for ``serve`` (empty: they can). Reads the files now, so
+    that a bad path is one line here rather than a child that keeps restarting."""
+    from driftgate.errors import ConfigError
+    from driftgate.tls import channel_credentials, server_certificates
+
+    try:
+        certs = server_certificates(settings.tls)
+        channel_credentials(settings.tls)
+    except ConfigError as exc:
+        return str(exc)
+    if certs is not None and own_registry and settings.tls.ca is None:
+        return ("--tls-cert serves the registry over TLS, so its gateways must verify it: pass the global "
+                "--ca FILE, the CA that signed the certificate (driftgate --ca FILE serve ...)")
+    return ""
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from driftgate.home import prepare_home, private_umask
     from driftgate.supervisor import Supervisor
 
     settings = _settings(args)
     gs = settings.gateway
+    problem = _check_tls(settings, own_registry=not args.registry)
+    if problem:
+        print(f"driftgate serve: {problem}", flush=True)
+        return 2
+    private_umask()
+    prepare_home(args.home)
     env = {} if not args.no_demo else {"DRIFTGATE_REGISTRY__DEMO": "false"}
     if args.registry:  # an external registry; otherwise gateways follow <home>/registry.addr
         env["DRIFTGATE_GATEWAY__REGISTRY"] = args.registry
+    env.update(_tls_env(settings.tls))
     sup = Supervisor(args.home, env)
     sup.install_signals()
+    registry = None
     try:
         if args.registry:
             registry_address = args.registry
@@ -112,7 +163,7 @@ def _serve(args: argparse.Namespace) -> int:
             registry = sup.start("registry", ["registry", "--port", str(registry_port), *dashboard], timeout=600)
             registry_address = registry.address
         common = ["--device", gs.device, "--workers", str(gs.workers), "--host", gs.host,
-                  "--max-inflight", str(gs.max_inflight)]
+                  "--max-inflight", str(gs.max_inflight), "--metrics-host", gs.metrics_host]
         first = sup.start(
             "gateway-0",
             ["gateway", *common, "--port", str(gs.port), "--metrics-port", str(gs.metrics_port), "--worker-index", "0"],
@@ -128,9 +179,31 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"driftgate serve: {exc}", flush=True)
         sup.stop()
         return 1
+    _print_listeners(settings, first, registry, registry_address)
     print(f"driftgate serving: gateway {first.address} ({gs.workers} worker(s)), registry {registry_address}, "
           f"home {args.home}", flush=True)
     return sup.wait()
+
+
+def _print_listeners(settings: Any, gateway: Any, registry: Any, registry_address: str) -> None:
+    """What listens where, and how each port is protected (issue 13: `serve` says it)."""
+    gs = settings.gateway
+    workers = f", {gs.workers} workers on one port" if gs.workers > 1 else ""
+    rows = [("gateway, inference (gRPC)", f"{gs.host}:{gateway.address.rsplit(':', 1)[1]}",
+             f"{gateway.transport or 'plaintext'}{workers}")]
+    if gateway.metrics:
+        more = " (worker i: port + i)" if gs.workers > 1 else ""
+        rows.append(("gateway, Prometheus metrics", gateway.metrics, f"plain HTTP{more}"))
+    if registry is not None:
+        rows.append(("registry, control API (gRPC)", f"{settings.registry.host}:{registry.address.rsplit(':', 1)[1]}",
+                     registry.transport or "plaintext"))
+    else:
+        rows.append(("registry (external)", registry_address, "TLS" if settings.tls.ca is not None else "plaintext"))
+    width = max(len(r[0]) for r in rows)
+    where = max(len(r[1]) for r in rows)
+    print("driftgate listens on:", flush=True)
+    for name, address, how in rows:
+        print(f"  {name:<{width}}  {address:<{where}}  {how}", flush=True)
 
 
 def register(sub: Any) -> None:

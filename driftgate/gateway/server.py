@@ -33,8 +33,10 @@ from driftgate.gateway.requestlog import RequestLog, id_prefix
 from driftgate.gateway.servicer import InferenceServicer, RequestLimits, add_inference_service
 from driftgate.gateway.sync import RegistryLink
 from driftgate.gateway.versions import providers_for
+from driftgate.home import prepare_home
 from driftgate.proto.inference import grpc_service_pb2
 from driftgate.settings import Settings
+from driftgate.tls import ServerCertificates, add_port, channel_credentials, server_certificates, transport_name
 
 __all__ = ["GatewayServer"]
 
@@ -47,7 +49,10 @@ class GatewayServer:
     def __init__(self, settings: Settings, *, worker_index: int = 0) -> None:
         self.settings = settings
         gs = settings.gateway
-        home = Path(settings.home)
+        home = prepare_home(Path(settings.home))
+        # ConfigError now (unreadable certificate, key that does not match) rather than at bind time
+        self.certs: ServerCertificates | None = server_certificates(settings.tls)
+        channel_credentials(settings.tls)  # and the registry link's CA and client certificate
         self.gateway_id = gs.gateway_id or f"{socket.gethostname()}:{os.getpid()}"
         self.worker_index = worker_index
         self.metrics_registry = CollectorRegistry(auto_describe=True)
@@ -78,6 +83,7 @@ class GatewayServer:
             report_interval_s=gs.report_interval_s,
             scored_interval_s=settings.accuracy.report_interval_s,
             pause=self.metrics.report_pause,
+            tls=settings.tls,
         )
         self._warm = asyncio.Event()
         self.admission = Admission(gs.max_inflight)
@@ -96,6 +102,11 @@ class GatewayServer:
         self._metrics_http: Any = None
         self.port = 0
         self.metrics_port = 0
+
+    @property
+    def transport(self) -> str:
+        """How the inference port is protected: plaintext, TLS or mTLS."""
+        return transport_name(self.certs)
 
     def is_ready(self) -> bool:
         return self._warm.is_set() and self.reconciler.applied.is_set()
@@ -130,7 +141,7 @@ class GatewayServer:
              health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             server,
         )
-        self.port = server.add_insecure_port(f"{gs.host}:{gs.port}")
+        self.port = add_port(server, f"{gs.host}:{gs.port}", self.certs)
         if self.port == 0:
             raise OSError(f"could not bind {gs.host}:{gs.port}")
         await server.start()
@@ -139,7 +150,7 @@ class GatewayServer:
         self.link.address = f"{host}:{self.port}"
         if gs.metrics_port >= 0:
             port = gs.metrics_port + self.worker_index if gs.metrics_port else 0
-            self._metrics_http, _ = start_http_server(port, addr=gs.host, registry=self.metrics_registry)
+            self._metrics_http, _ = start_http_server(port, addr=gs.metrics_host, registry=self.metrics_registry)
             self.metrics_port = self._metrics_http.server_port
         self._tasks += [
             asyncio.create_task(self.link.watch()),

@@ -20,12 +20,13 @@ from pathlib import Path
 import grpc
 from prometheus_client import Histogram
 
-from driftgate.errors import ArtifactError
+from driftgate.errors import ArtifactError, ConfigError
 from driftgate.gateway.dataplane import DataPlane
 from driftgate.gateway.reconcile import Reconciler
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
-from driftgate.settings import CONTROL_MESSAGE_BYTES
+from driftgate.settings import CONTROL_MESSAGE_BYTES, TlsSettings
+from driftgate.tls import aio_channel
 
 __all__ = ["RegistryLink", "registry_address"]
 
@@ -64,6 +65,7 @@ class RegistryLink:
         report_interval_s: float,
         scored_interval_s: float = 0.0,
         pause: Histogram | None = None,
+        tls: TlsSettings | None = None,
     ) -> None:
         self._plane = plane
         # the event loop's time in build_report and in the commit after it, by step (serving waits meanwhile)
@@ -73,6 +75,7 @@ class RegistryLink:
         self._explicit = registry
         self._home = home
         self._interval = report_interval_s
+        self._tls = tls or TlsSettings()  # the registry is dialled over TLS when tls.ca is set
         self._channel: grpc.aio.Channel | None = None
         self._stub: control_pb2_grpc.ControlStub | None = None
         self._address: str | None = None
@@ -93,7 +96,14 @@ class RegistryLink:
         if address != self._address or self._stub is None:
             if self._channel is not None:
                 await self._channel.close()
-            self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            # a new channel reads the certificate files again: a rotated client certificate is used
+            # from the next reconnect on
+            try:
+                self._channel = aio_channel(address, self._tls, CHANNEL_OPTIONS)
+            except ConfigError as exc:  # a certificate file unreadable mid-rotation: try again later
+                log.error("cannot dial the registry at %s: %s", address, exc)
+                self._channel = self._stub = None
+                return None
             self._stub = control_pb2_grpc.ControlStub(self._channel)
             self._address = address
         return self._stub

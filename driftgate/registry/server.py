@@ -19,11 +19,8 @@ import contextlib
 import io
 import logging
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -31,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from driftgate.home import prepare_home, restrict, write_private
 from driftgate.native import DriftAggregator
 from driftgate.proto.v1 import control_pb2, control_pb2_grpc, feedback_pb2_grpc, rollout_pb2_grpc
 from driftgate.registry.accuracy import AccuracyMonitor
@@ -51,6 +49,7 @@ from driftgate.registry.rollout_api import RolloutService
 from driftgate.registry.rollout_db import RolloutStore
 from driftgate.registry.watch import ConfigHub
 from driftgate.settings import Settings
+from driftgate.tls import ServerCertificates, add_port, check_bind, server_certificates, transport_name
 
 if TYPE_CHECKING:
     from driftgate.dashboard import Authenticator, DashboardServer
@@ -76,26 +75,18 @@ def _connectable(host: str) -> str:
     return host
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class RegistryServer:
     def __init__(self, settings: Settings, authenticator: Authenticator | None = None) -> None:
         self.settings = settings
-        home = settings.home
+        home = prepare_home(settings.home)
+        # ConfigError now (unreadable certificate, key that does not match) rather than at bind time
+        self.certs: ServerCertificates | None = server_certificates(settings.tls)
+        check_bind(settings.registry.host, self.certs, insecure=settings.registry.insecure,
+                   what="registry's control API")
         self.db = Database.for_home(home, settings.registry.database_url,
                                     upgrade_older=settings.registry.migrate_on_start)
+        if not settings.registry.database_url:
+            restrict(home / "registry.db")
         if self.db.migrated_from is not None:
             log.info("database %s: schema migrated from %s", self.db.url, self.db.migrated_from)
         self.artifacts = _artifact_store(settings, self.db)
@@ -134,6 +125,11 @@ class RegistryServer:
             if row.status != "insufficient" and not math.isnan(m.auc):
                 return m.auc
         return None
+
+    @property
+    def transport(self) -> str:
+        """How the control API is protected: plaintext, TLS or mTLS."""
+        return transport_name(self.certs)
 
     @property
     def address(self) -> str:
@@ -191,7 +187,7 @@ class RegistryServer:
         host = self.settings.registry.host
         bind_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         try:
-            self.port = server.add_insecure_port(f"{bind_host}:{self.settings.registry.port}")
+            self.port = add_port(server, f"{bind_host}:{self.settings.registry.port}", self.certs)
         except RuntimeError as exc:
             raise OSError(f"cannot listen on {bind_host}:{self.settings.registry.port}: {exc}") from exc
         await server.start()
@@ -210,8 +206,8 @@ class RegistryServer:
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._health.set(CONTROL_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         self._address = f"{_connectable(host)}:{self.port}"
-        await asyncio.to_thread(_write_atomically, self.address_file, self._address)
-        log.info("registry listening on %s (database %s)", self._address, self.db.url)
+        await asyncio.to_thread(write_private, self.address_file, self._address)
+        log.info("registry listening on %s, %s (database %s)", self._address, self.transport, self.db.url)
         if self.dashboard is not None:
             log.info("dashboard on %s", self.dashboard_url)
         return self.port
