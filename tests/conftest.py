@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,8 @@ import pytest
 
 from driftgate.proto.inference import grpc_service_pb2 as pb
 from driftgate.proto.inference import grpc_service_pb2_grpc
+from driftgate.settings import TlsSettings
+from driftgate.tls import channel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,10 +51,12 @@ class Served:
         return result
 
 
-def start_served(home: Path, *extra: str, env: dict[str, str] | None = None, timeout: float = 240) -> Served:
+def start_served(home: Path, *extra: str, env: dict[str, str] | None = None, timeout: float = 240,
+                 global_args: Sequence[str] = (), tls: TlsSettings | None = None) -> Served:
+    """``driftgate [global_args] serve [extra]``; ``tls``: how to dial its gateway (TLS tests)."""
     home.mkdir(parents=True, exist_ok=True)
     log = (home / "serve.log").open("w")
-    argv = [sys.executable, "-m", "driftgate", "--home", str(home), "serve",
+    argv = [sys.executable, "-m", "driftgate", "--home", str(home), *global_args, "serve",
             "--port", "0", "--metrics-port", "0", "--registry-port", "0", "--host", "127.0.0.1", *extra]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
                                env={**os.environ, **(env or {})}, cwd=ROOT)
@@ -78,12 +82,12 @@ def start_served(home: Path, *extra: str, env: dict[str, str] | None = None, tim
         process.kill()
         log_text = (home / 'serve.log').read_text()
         raise RuntimeError(f"driftgate serve did not start:\n{''.join(served.lines)}\n{log_text}")
-    wait_ready(served.gateway, timeout=120)
+    wait_ready(served.gateway, timeout=120, tls=tls)
     return served
 
 
-def wait_ready(address: str, timeout: float) -> None:
-    stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(address))
+def wait_ready(address: str, timeout: float, tls: TlsSettings | None = None) -> None:
+    stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel(address, tls or TlsSettings()))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -4,21 +4,32 @@ Runs in its own process: tritonclient's protobuf modules and driftgate's declare
 `inference.*` symbols, and one process cannot load both.
 
     python tests/clients/triton_check.py HOST:PORT
+    python tests/clients/triton_check.py HOST:PORT --ssl --root-certificates CA [--private-key K --certificate-chain C]
+    python tests/clients/triton_check.py HOST:PORT ... --probe     # one call: {"ok": ..., "status": ...}
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import queue
-import sys
+from typing import Any
 
 import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 
-def main(url: str) -> None:
-    client = grpcclient.InferenceServerClient(url=url)
+def probe(client: Any) -> None:
+    """One call, and whether it worked (a TLS handshake refused: UNAVAILABLE)."""
+    try:
+        print(json.dumps({"ok": bool(client.is_server_live()), "status": "OK"}))
+    except InferenceServerException as exc:
+        print(json.dumps({"ok": False, "status": exc.status(), "message": exc.message()}))
+
+
+def main(url: str, **ssl: Any) -> None:
+    client = grpcclient.InferenceServerClient(url=url, **ssl)
     out: dict[str, object] = {
         "live": client.is_server_live(),
         "ready": client.is_server_ready(),
@@ -67,4 +78,17 @@ def main(url: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--ssl", action="store_true")
+    parser.add_argument("--root-certificates", default=None)
+    parser.add_argument("--private-key", default=None)
+    parser.add_argument("--certificate-chain", default=None)
+    parser.add_argument("--probe", action="store_true")
+    args = parser.parse_args()
+    ssl = {"ssl": True, "root_certificates": args.root_certificates, "private_key": args.private_key,
+           "certificate_chain": args.certificate_chain} if args.ssl else {}
+    if args.probe:
+        probe(grpcclient.InferenceServerClient(url=args.url, **ssl))
+    else:
+        main(args.url, **ssl)
