@@ -38,7 +38,7 @@ def test_registry_process_and_cli(tmp_path: Path, files: Files) -> None:
         assert line.startswith("registry listening on 127.0.0.1:"), line + (
             process.stderr.read() if process.stderr else ""
         )
-        address = line.split()[-1]
+        address = line.split()[3]  # "registry listening on HOST:PORT (plaintext)"
         assert (home / "registry.addr").read_text() == address
 
         registered = driftgate(home, "models", "register", "fraud", str(files.v1), "--reference", str(files.reference))
