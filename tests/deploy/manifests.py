@@ -1,8 +1,8 @@
 """The Kubernetes manifests under deploy/kubernetes/, read as the cluster would get them.
 
 ``render(directory)`` builds a kustomization the way ``kubectl kustomize`` does for the subset of
-kustomize these manifests use (resources, namespace, labels without selectors, images, JSON6902
-patches); anything else in a kustomization.yaml is refused, so a new feature cannot slip past the
+kustomize these manifests use (resources, components, namespace, labels without selectors, images,
+JSON6902 patches); anything else in a kustomization.yaml is refused, so a new feature cannot slip past the
 tests unrendered. Where kubectl is installed, tests/deploy/test_kubernetes_schemas.py holds this
 rendering to kubectl's, document for document.
 """
@@ -24,18 +24,23 @@ Doc = dict[str, Any]
 # kinds in these manifests that live outside a namespace
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "GatewayClass",
                   "CustomResourceDefinition", "PersistentVolume", "StorageClass"}
-SUPPORTED_KEYS = {"apiVersion", "kind", "resources", "namespace", "labels", "images", "patches"}
+SUPPORTED_KEYS = {"apiVersion", "kind", "resources", "components", "namespace", "labels", "images", "patches"}
 
 
 def kustomizations() -> list[Path]:
-    """Every directory holding a kustomization.yaml (the base and each overlay)."""
+    """Every directory holding a kustomization.yaml that builds on its own (the base and each overlay;
+    not the components, which only mean something inside one)."""
+    return sorted(p.parent for p in KUBERNETES.rglob("kustomization.yaml") if _load_one(p)["kind"] == "Kustomization")
+
+
+def all_kustomizations() -> list[Path]:
     return sorted(p.parent for p in KUBERNETES.rglob("kustomization.yaml"))
 
 
 def manifest_files() -> list[Path]:
     """Every resource file (not kustomizations, not patches) under deploy/kubernetes/."""
     listed: set[Path] = set()
-    for directory in kustomizations():
+    for directory in all_kustomizations():
         spec = _load_one(directory / "kustomization.yaml")
         listed.update((directory / r).resolve() for r in spec.get("resources", []))
     return sorted(p for p in listed if p.is_file())
@@ -51,15 +56,19 @@ def _load_one(path: Path) -> Doc:
     return docs[0]
 
 
-def render(directory: Path) -> list[Doc]:
+def render(directory: Path, docs: list[Doc] | None = None) -> list[Doc]:
+    """The documents a kustomization builds; a component (``docs`` given) adds to and patches ``docs``."""
     spec = _load_one(directory / "kustomization.yaml")
     unknown = set(spec) - SUPPORTED_KEYS
     if unknown:
         raise NotImplementedError(f"{directory}: kustomize features this renderer does not know: {sorted(unknown)}")
-    docs: list[Doc] = []
+    assert (docs is not None) == (spec["kind"] == "Component"), f"{directory}: a component only inside a kustomization"
+    docs = [] if docs is None else docs
     for resource in spec.get("resources", []):
         path = (directory / resource).resolve()
         docs += render(path) if path.is_dir() else [copy.deepcopy(d) for d in load_file(path)]
+    for component in spec.get("components", []):
+        docs = render((directory / component).resolve(), docs)
     for patch in spec.get("patches", []):
         ops = yaml.safe_load((directory / patch["path"]).read_text())
         assert isinstance(ops, list), f"{patch['path']}: only JSON6902 patches (a list of operations) are rendered"
@@ -109,6 +118,9 @@ def _apply(doc: Doc, op: Doc) -> None:
         else:
             assert last in parent, f"replace of a missing path {op['path']}"
             parent[last] = op["value"]
+    elif op["op"] == "test":
+        value = parent[int(last)] if isinstance(parent, list) else parent[last]
+        assert value == op["value"], f"patch test failed at {op['path']}: {value!r} is not {op['value']!r}"
     elif op["op"] == "add":
         if isinstance(parent, list):
             parent.insert(len(parent) if last == "-" else int(last), op["value"])

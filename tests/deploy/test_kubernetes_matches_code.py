@@ -128,6 +128,46 @@ def test_ports_and_probes_match_the_settings(tree: str, docs: list[Doc], monkeyp
             assert container["livenessProbe"]["grpc"].get("service", "") == ""
 
 
+TLS_SECRET_KEYS = {"tls.crt", "tls.key", "ca.crt"}  # a kubernetes.io/tls Secret as cert-manager writes it
+
+
+@pytest.mark.parametrize(("tree", "docs"), CASES, ids=IDS)
+def test_tls_files_come_from_mounted_tls_secrets_and_probes_speak_tls(
+    tree: str, docs: list[Doc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every DRIFTGATE_TLS__* path is a key of a kubernetes.io/tls Secret mounted read-only at its folder;
+    a server with a certificate is probed over TLS, and requires no client certificate (kubelet has none)."""
+    for doc in _workloads(docs):
+        spec = pod_spec(doc)
+        assert spec is not None
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for container in containers(doc):
+            tls = settings_of(container, monkeypatch).tls
+            mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+            for name in ("cert", "key", "client_ca", "ca"):
+                path = getattr(tls, name)
+                if path is None:
+                    continue
+                mount = mounts.get(str(path.parent))
+                assert mount is not None and mount.get("readOnly"), f"{name}: {path} is not on a read-only mount"
+                secret = volumes[mount["name"]]["secret"]
+                keys = {i["path"]: i["key"] for i in secret.get("items", [])} or {k: k for k in TLS_SECRET_KEYS}
+                assert keys.get(path.name) in TLS_SECRET_KEYS, f"{name}: {path.name} is not a key of the Secret"
+            serving_tls = tls.cert is not None
+            assert (tls.cert is None) == (tls.key is None), "a certificate needs its key"
+            assert tls.client_ca is None, "kubelet's probes present no client certificate: no mTLS on probed ports"
+            for probe in ("readinessProbe", "startupProbe", "livenessProbe"):
+                mode = container[probe]["grpc"].get("mode", "Plaintext")
+                assert mode == ("TLS" if serving_tls else "Plaintext"), f"{probe}: {mode} against a {tls}"
+            args = _cli(container)
+            if args.command == "registry":
+                assert settings_of(container, monkeypatch).registry.insecure is not serving_tls
+            if args.command == "gateway" and tls.ca is not None:  # the name it dials is on the certificate
+                names = {n for c in by_kind(docs, "Certificate") for n in c["spec"].get("dnsNames", [])}
+                for address in settings_of(container, monkeypatch).gateway.registry.split(","):
+                    assert address.rsplit(":", 1)[0] in names, f"{address} is not on any registry certificate"
+
+
 @pytest.mark.parametrize(("tree", "docs"), CASES, ids=IDS)
 def test_termination_grace_covers_the_drain(tree: str, docs: list[Doc], monkeypatch: pytest.MonkeyPatch) -> None:
     for doc in _workloads(docs):
