@@ -174,16 +174,30 @@ class TrafficInfo(_message.Message):
     def __init__(self, model: _Optional[str] = ..., mode: _Optional[str] = ..., weights: _Optional[_Iterable[_Union[RouteWeight, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowTarget, _Mapping]]] = ..., applied: _Optional[_Iterable[_Union[GatewayTraffic, _Mapping]]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "versions", "traffic", "settings")
+    __slots__ = ("name", "versions", "traffic", "settings", "lagging")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     TRAFFIC_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    LAGGING_FIELD_NUMBER: _ClassVar[int]
     name: str
     versions: _containers.RepeatedCompositeFieldContainer[VersionInfo]
     traffic: TrafficInfo
     settings: ModelSettings
-    def __init__(self, name: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[VersionInfo, _Mapping]]] = ..., traffic: _Optional[_Union[TrafficInfo, _Mapping]] = ..., settings: _Optional[_Union[ModelSettings, _Mapping]] = ...) -> None: ...
+    lagging: _containers.RepeatedCompositeFieldContainer[GatewayLag]
+    def __init__(self, name: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[VersionInfo, _Mapping]]] = ..., traffic: _Optional[_Union[TrafficInfo, _Mapping]] = ..., settings: _Optional[_Union[ModelSettings, _Mapping]] = ..., lagging: _Optional[_Iterable[_Union[GatewayLag, _Mapping]]] = ...) -> None: ...
+
+class GatewayLag(_message.Message):
+    __slots__ = ("gateway_id", "applied_generation", "desired_generation", "reason")
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    DESIRED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    gateway_id: str
+    applied_generation: int
+    desired_generation: int
+    reason: str
+    def __init__(self, gateway_id: _Optional[str] = ..., applied_generation: _Optional[int] = ..., desired_generation: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RegisterVersionRequest(_message.Message):
     __slots__ = ("model", "onnx", "reference_npy", "source", "metrics", "description", "parent", "actor", "feature_names", "max_batch_size", "score_output", "score_column")
@@ -301,18 +315,20 @@ class WatchConfigRequest(_message.Message):
     def __init__(self, gateway_id: _Optional[str] = ..., known_generation: _Optional[int] = ...) -> None: ...
 
 class DeployedVersion(_message.Message):
-    __slots__ = ("version", "artifact_sha256", "artifact_size", "signature", "profile")
+    __slots__ = ("version", "artifact_sha256", "artifact_size", "signature", "profile", "reload")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_SHA256_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_SIZE_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
+    RELOAD_FIELD_NUMBER: _ClassVar[int]
     version: int
     artifact_sha256: str
     artifact_size: int
     signature: Signature
     profile: ReferenceProfile
-    def __init__(self, version: _Optional[int] = ..., artifact_sha256: _Optional[str] = ..., artifact_size: _Optional[int] = ..., signature: _Optional[_Union[Signature, _Mapping]] = ..., profile: _Optional[_Union[ReferenceProfile, _Mapping]] = ...) -> None: ...
+    reload: int
+    def __init__(self, version: _Optional[int] = ..., artifact_sha256: _Optional[str] = ..., artifact_size: _Optional[int] = ..., signature: _Optional[_Union[Signature, _Mapping]] = ..., profile: _Optional[_Union[ReferenceProfile, _Mapping]] = ..., reload: _Optional[int] = ...) -> None: ...
 
 class DeployedModel(_message.Message):
     __slots__ = ("name", "versions", "mode", "weights", "shadows", "settings")
@@ -431,7 +447,7 @@ class ScoredRecords(_message.Message):
     def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., ids: _Optional[_Iterable[str]] = ..., scores: _Optional[_Iterable[float]] = ..., at: _Optional[_Iterable[float]] = ..., scores_f32: _Optional[bytes] = ..., at_f64: _Optional[bytes] = ...) -> None: ...
 
 class GatewayReport(_message.Message):
-    __slots__ = ("gateway_id", "applied_generation", "versions", "stats", "drift", "address", "started_at", "host", "pid", "routes", "scored", "scored_dropped", "scored_source", "scored_upto")
+    __slots__ = ("gateway_id", "applied_generation", "versions", "stats", "drift", "address", "started_at", "host", "pid", "routes", "scored", "scored_dropped", "scored_source", "scored_upto", "received_generation", "config_error")
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     APPLIED_GENERATION_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -446,6 +462,8 @@ class GatewayReport(_message.Message):
     SCORED_DROPPED_FIELD_NUMBER: _ClassVar[int]
     SCORED_SOURCE_FIELD_NUMBER: _ClassVar[int]
     SCORED_UPTO_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_ERROR_FIELD_NUMBER: _ClassVar[int]
     gateway_id: str
     applied_generation: int
     versions: _containers.RepeatedCompositeFieldContainer[LoadedVersionState]
@@ -460,7 +478,9 @@ class GatewayReport(_message.Message):
     scored_dropped: int
     scored_source: str
     scored_upto: int
-    def __init__(self, gateway_id: _Optional[str] = ..., applied_generation: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ..., drift: _Optional[_Iterable[_Union[DriftWindow, _Mapping]]] = ..., address: _Optional[str] = ..., started_at: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[ModelRoutes, _Mapping]]] = ..., scored: _Optional[_Iterable[_Union[ScoredRecords, _Mapping]]] = ..., scored_dropped: _Optional[int] = ..., scored_source: _Optional[str] = ..., scored_upto: _Optional[int] = ...) -> None: ...
+    received_generation: int
+    config_error: str
+    def __init__(self, gateway_id: _Optional[str] = ..., applied_generation: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ..., drift: _Optional[_Iterable[_Union[DriftWindow, _Mapping]]] = ..., address: _Optional[str] = ..., started_at: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[ModelRoutes, _Mapping]]] = ..., scored: _Optional[_Iterable[_Union[ScoredRecords, _Mapping]]] = ..., scored_dropped: _Optional[int] = ..., scored_source: _Optional[str] = ..., scored_upto: _Optional[int] = ..., received_generation: _Optional[int] = ..., config_error: _Optional[str] = ...) -> None: ...
 
 class ReportAck(_message.Message):
     __slots__ = ("generation",)
@@ -483,7 +503,7 @@ class ArtifactChunk(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class GatewayInfo(_message.Message):
-    __slots__ = ("gateway_id", "address", "host", "pid", "applied_generation", "last_report", "versions", "stats")
+    __slots__ = ("gateway_id", "address", "host", "pid", "applied_generation", "last_report", "versions", "stats", "received_generation", "config_error", "desired_generation", "lagging")
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -492,6 +512,10 @@ class GatewayInfo(_message.Message):
     LAST_REPORT_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_ERROR_FIELD_NUMBER: _ClassVar[int]
+    DESIRED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    LAGGING_FIELD_NUMBER: _ClassVar[int]
     gateway_id: str
     address: str
     host: str
@@ -500,7 +524,11 @@ class GatewayInfo(_message.Message):
     last_report: str
     versions: _containers.RepeatedCompositeFieldContainer[LoadedVersionState]
     stats: _containers.RepeatedCompositeFieldContainer[VersionStats]
-    def __init__(self, gateway_id: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., applied_generation: _Optional[int] = ..., last_report: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ...) -> None: ...
+    received_generation: int
+    config_error: str
+    desired_generation: int
+    lagging: bool
+    def __init__(self, gateway_id: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., applied_generation: _Optional[int] = ..., last_report: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ..., received_generation: _Optional[int] = ..., config_error: _Optional[str] = ..., desired_generation: _Optional[int] = ..., lagging: _Optional[bool] = ...) -> None: ...
 
 class ListGatewaysRequest(_message.Message):
     __slots__ = ()
@@ -601,3 +629,15 @@ class ListEventsResponse(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[Event]
     def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+
+class ReloadVersionRequest(_message.Message):
+    __slots__ = ("model", "version", "actor", "reason")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    actor: str
+    reason: str
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -104,6 +104,11 @@ class ControlStub:
                 request_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ListEventsRequest.SerializeToString,
                 response_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ListEventsResponse.FromString,
                 _registered_method=True)
+        self.ReloadVersion = channel.unary_unary(
+                '/driftgate.v1.Control/ReloadVersion',
+                request_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ReloadVersionRequest.SerializeToString,
+                response_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.VersionInfo.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -197,6 +202,15 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReloadVersion(self, request, context):
+        """Ask every gateway to load a version again that is FAILED there or waiting to retry a fetch
+        (a READY version is left as it is). Reaches the gateways through the config (a reload count
+        per version); audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -269,6 +283,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListEvents,
                     request_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ListEventsRequest.FromString,
                     response_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ListEventsResponse.SerializeToString,
+            ),
+            'ReloadVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadVersion,
+                    request_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ReloadVersionRequest.FromString,
+                    response_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.VersionInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -649,6 +668,33 @@ class Control:
             '/driftgate.v1.Control/ListEvents',
             driftgate_dot_proto_dot_v1_dot_control__pb2.ListEventsRequest.SerializeToString,
             driftgate_dot_proto_dot_v1_dot_control__pb2.ListEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/driftgate.v1.Control/ReloadVersion',
+            driftgate_dot_proto_dot_v1_dot_control__pb2.ReloadVersionRequest.SerializeToString,
+            driftgate_dot_proto_dot_v1_dot_control__pb2.VersionInfo.FromString,
             options,
             channel_credentials,
             insecure,

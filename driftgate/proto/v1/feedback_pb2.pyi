@@ -21,18 +21,20 @@ class SubmitLabelsRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ..., labels: _Optional[_Iterable[int]] = ..., labelled_at: _Optional[_Iterable[float]] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class SubmitLabelsResponse(_message.Message):
-    __slots__ = ("received", "joined", "unknown", "duplicates", "expired")
+    __slots__ = ("received", "joined", "unknown", "duplicates", "expired", "held")
     RECEIVED_FIELD_NUMBER: _ClassVar[int]
     JOINED_FIELD_NUMBER: _ClassVar[int]
     UNKNOWN_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
     EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
     received: int
     joined: int
     unknown: int
     duplicates: int
     expired: int
-    def __init__(self, received: _Optional[int] = ..., joined: _Optional[int] = ..., unknown: _Optional[int] = ..., duplicates: _Optional[int] = ..., expired: _Optional[int] = ...) -> None: ...
+    held: int
+    def __init__(self, received: _Optional[int] = ..., joined: _Optional[int] = ..., unknown: _Optional[int] = ..., duplicates: _Optional[int] = ..., expired: _Optional[int] = ..., held: _Optional[int] = ...) -> None: ...
 
 class GetAccuracyRequest(_message.Message):
     __slots__ = ("model", "version", "window_seconds")
@@ -117,17 +119,21 @@ class VersionAccuracy(_message.Message):
     def __init__(self, version: _Optional[int] = ..., scored: _Optional[int] = ..., labelled: _Optional[int] = ..., positives: _Optional[int] = ..., delay_median_s: _Optional[float] = ..., delay_p90_s: _Optional[float] = ..., auc: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., mean_score: _Optional[float] = ..., observed_rate: _Optional[float] = ..., calibration_gap: _Optional[float] = ..., status: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., alert: _Optional[bool] = ...) -> None: ...
 
 class AccuracyReport(_message.Message):
-    __slots__ = ("model", "window_seconds", "settings", "versions", "retention_dropped", "gateway_dropped")
+    __slots__ = ("model", "window_seconds", "settings", "versions", "retention_dropped", "gateway_dropped", "held_labels", "held_expired")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     RETENTION_DROPPED_FIELD_NUMBER: _ClassVar[int]
     GATEWAY_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    HELD_LABELS_FIELD_NUMBER: _ClassVar[int]
+    HELD_EXPIRED_FIELD_NUMBER: _ClassVar[int]
     model: str
     window_seconds: float
     settings: AccuracySettings
     versions: _containers.RepeatedCompositeFieldContainer[VersionAccuracy]
     retention_dropped: int
     gateway_dropped: int
-    def __init__(self, model: _Optional[str] = ..., window_seconds: _Optional[float] = ..., settings: _Optional[_Union[AccuracySettings, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[VersionAccuracy, _Mapping]]] = ..., retention_dropped: _Optional[int] = ..., gateway_dropped: _Optional[int] = ...) -> None: ...
+    held_labels: int
+    held_expired: int
+    def __init__(self, model: _Optional[str] = ..., window_seconds: _Optional[float] = ..., settings: _Optional[_Union[AccuracySettings, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[VersionAccuracy, _Mapping]]] = ..., retention_dropped: _Optional[int] = ..., gateway_dropped: _Optional[int] = ..., held_labels: _Optional[int] = ..., held_expired: _Optional[int] = ...) -> None: ...
