@@ -9,7 +9,9 @@
     │   └── VersionNotFound
     ├── Unavailable             try again later                           -> UNAVAILABLE
     │   ├── ModelNotReady       registered but not loaded (yet) here
-    │   └── ShuttingDown
+    │   ├── ShuttingDown
+    │   ├── StorageUnavailable  the registry's database or artifact store refused ("registry storage: ...")
+    │   └── ArtifactUnavailable a gateway could not fetch or cache an artifact now (retried with backoff)
     ├── Overloaded              the gateway is at its in-flight limit     -> RESOURCE_EXHAUSTED
     ├── DeadlineExpired         the caller's deadline passed before scoring -> DEADLINE_EXCEEDED
     ├── Conflict                valid, but not in the current state       -> FAILED_PRECONDITION
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactError",
+    "ArtifactUnavailable",
     "ConfigError",
     "Conflict",
     "DeadlineExpired",
@@ -51,6 +54,7 @@ __all__ = [
     "ScoringError",
     "ShuttingDown",
     "SignatureMismatch",
+    "StorageUnavailable",
     "TooLarge",
     "Unavailable",
     "VersionNotFound",
@@ -133,6 +137,18 @@ class ModelNotReady(Unavailable):
 
 class ShuttingDown(Unavailable):
     pass
+
+
+class StorageUnavailable(Unavailable):
+    """The registry's storage (database, artifact store) failed: a full disk, an I/O error, a lost
+    database connection. Nothing of the request was kept; sending it again later is safe. The
+    message starts with "registry storage: " and names the cause."""
+
+
+class ArtifactUnavailable(Unavailable):
+    """A gateway could not get an artifact's bytes now (the registry is unreachable, a transfer
+    broke, the local cache is full). Transient: the gateway retries with backoff; never a reason
+    to mark a version FAILED."""
 
 
 class Conflict(DriftgateError):

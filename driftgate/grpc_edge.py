@@ -26,6 +26,7 @@ STATUS_BY_ERROR: dict[type[BaseException], grpc.StatusCode] = {
     errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.StorageUnavailable: grpc.StatusCode.UNAVAILABLE,  # "registry storage: ...": retry once fixed
     errors.Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.DeadlineExpired: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION,
@@ -64,6 +65,9 @@ def _request_id(servicer: Any, request: Any) -> str:
 
 
 def _log_unexpected(method: str, request: Any, exc: BaseException, servicer: Any = None) -> None:
+    if isinstance(exc, errors.StorageUnavailable):  # the operator must hear of a full disk where it happens
+        log.error("%s refused: %s", method, exc)
+        return
     code, _ = status_for(exc)
     if code is grpc.StatusCode.INTERNAL:
         log.error("%s failed (request id %s)", method, errors.shown(_request_id(servicer, request)), exc_info=exc)

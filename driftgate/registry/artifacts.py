@@ -2,7 +2,8 @@
 
 A write goes to a temporary file in the same directory, is fsynced, then renamed over the final
 name, so a reader sees either nothing or the whole artifact. Every read checks the sha256: bytes
-that went missing or changed on disk raise ArtifactError instead of reaching a gateway.
+that went missing or changed on disk raise ArtifactError instead of reaching a gateway. A write
+the file system refuses (a full disk) raises StorageUnavailable ("registry storage: ...").
 
 ``Artifacts`` is what the registry needs of a store; this file store serves one registry host (SQLite),
 ``DatabaseArtifacts`` (artifact_db.py) keeps them in the database that every registry host shares.
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from driftgate.errors import ArtifactError
+from driftgate.registry.storage import os_error
 
 __all__ = ["ArtifactStore", "Artifacts", "check_digest", "sha256_hex"]
 
@@ -70,14 +72,20 @@ class ArtifactStore:
                 return sha
             except ArtifactError:
                 pass  # a damaged copy: write it again
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{sha}.", suffix=".tmp")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{sha}.", suffix=".tmp")
+        except OSError as exc:
+            raise os_error(exc, "artifact store") from exc
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise os_error(exc, "artifact store") from exc
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

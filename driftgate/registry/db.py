@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 
 from driftgate.registry import schema
+from driftgate.registry.storage import storage_boundary
 
 __all__ = [
     "Database",
@@ -165,6 +166,9 @@ class Database:
 
     def __init__(self, url: str, *, upgrade_older: bool = True) -> None:
         self.engine: Engine = _engine(url)
+        # where a SQLite file lives: its disk I/O errors on a full disk are named as such
+        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        self._folder = Path(database).parent if database and database != ":memory:" else None
         self.url = self.engine.url.render_as_string(hide_password=True)  # for logs: never the password
         self.migrated_from: str | None = None  # what the schema was, when opening migrated it
         try:
@@ -197,15 +201,16 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """One transaction that changes state: commits when the block ends, rolls back if it raises."""
-        with self.engine.connect() as conn:
+        """One transaction that changes state: commits when the block ends, rolls back if it raises.
+        A storage failure (full disk, I/O error, lost connection) raises StorageUnavailable."""
+        with storage_boundary(self._folder), self.engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
             with conn.begin():
                 yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with storage_boundary(self._folder), self.engine.connect() as conn:
             yield conn
 
     def dispose(self) -> None:
