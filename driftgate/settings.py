@@ -80,6 +80,10 @@ class GatewaySettings(BaseModel):
     """Shadow requests waiting to be scored; beyond this they are dropped and counted."""
     gateway_id: str = ""
     """Name reported to the registry; empty: host:pid."""
+    fetch_retry_max_s: float = Field(30.0, gt=0)
+    """Longest wait between two attempts to fetch (or cache) an artifact that failed for a passing
+    cause (registry unreachable, full disk); attempts go on until they succeed or the version
+    leaves the config."""
     gc_freeze: bool = True
     """Once ready, move the objects of start-up (imports, numba, onnxruntime) to the permanent GC
     generation, so that full collections stop rescanning them (each cost ~150-250 ms here)."""
@@ -199,6 +203,12 @@ class AccuracySettings(BaseModel):
     """Consecutive breaching evaluation windows (with enough labels) before an alert fires."""
     eval_window_seconds: float = Field(86_400.0, gt=0)
     """Length of one evaluation window, by the time the rows were scored (a day: daily vintages)."""
+    max_held_labels: int = Field(1_000_000, ge=0)
+    """Labels the registry holds per model for ids no gateway report has brought yet (labels that
+    arrive before their scored rows); beyond, a label of an unseen id is counted unknown."""
+    hold_seconds: float = Field(86_400.0, gt=0)
+    """How long a held label waits for its scored row before it is dropped (counted held_expired);
+    at most the retention (max_age_days)."""
 
 
 class TlsSettings(BaseModel):

@@ -252,8 +252,9 @@ class AccuracyMonitor:
         self._catalogue.get_model(model)  # ModelNotFound
         result = self.store.submit(model, ids, labels, labelled_at)
         log.info(
-            "%s: %d labels from %s: %d joined, %d unknown, %d duplicates, %d expired",
-            model, result.received, actor or "?", result.joined, result.unknown, result.duplicates, result.expired,
+            "%s: %d labels from %s: %d joined, %d held, %d unknown, %d duplicates, %d expired",
+            model, result.received, actor or "?", result.joined, result.held, result.unknown, result.duplicates,
+            result.expired,
         )
         if result.joined:
             self.evaluate(model)

@@ -109,6 +109,7 @@ class FeedbackService(feedback_pb2_grpc.FeedbackServicer):
             unknown=result.unknown,
             duplicates=result.duplicates,
             expired=result.expired,
+            held=result.held,
         )
 
     async def GetAccuracy(self, request: feedback_pb2.GetAccuracyRequest, context: Any) -> feedback_pb2.AccuracyReport:
@@ -126,6 +127,8 @@ class FeedbackService(feedback_pb2_grpc.FeedbackServicer):
                 versions=[version_pb(v) for v in versions],
                 retention_dropped=monitor.store.retention_dropped(request.model),
                 gateway_dropped=monitor.store.gateway_dropped(request.model),
+                held_labels=monitor.store.held(request.model),
+                held_expired=monitor.store.held_expired(request.model),
             )
 
         return await asyncio.to_thread(build)

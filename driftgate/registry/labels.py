@@ -12,10 +12,12 @@ Labels (chargebacks, days later) are joined by id in one write transaction, all 
               --each hit's id bytes compared--> the earliest row with that id
               --the touched chunks' label columns rewritten--> scored_chunks
 
-A million labels join in seconds (bench/labels_join.md). Counts come back: joined, unknown (never
-scored here, or not yet reported), duplicates (repeated in the batch, or labelled before: the first
-label stands), expired (scored once but dropped by retention since: a dropped row's id and hash stay
-as a *tombstone* chunk, bounded like the rows).
+A million labels join in seconds (bench/labels_join.md). Counts come back: joined, held (not scored
+yet: a label that came before its rows waits for the report that brings them, in
+driftgate.registry.held_labels), unknown (not scored and not held: the hold is full), duplicates
+(repeated in the batch, or labelled or held before: the first label stands), expired (scored once
+but dropped by retention since: a dropped row's id and hash stay as a *tombstone* chunk, bounded
+like the rows).
 
 An id scored more than once (a client that reuses ids) keeps every row; a label goes to the
 earliest row with its id. A gateway report that is sent again after a lost reply is recognised by
@@ -63,6 +65,7 @@ from sqlalchemy import (
 )
 
 from driftgate.errors import InvalidRequest
+from driftgate.registry import held_labels
 from driftgate.registry.db import Database, metadata
 from driftgate.settings import AccuracySettings
 
@@ -189,9 +192,10 @@ class ScoredBatch:
 class JoinResult:
     received: int
     joined: int
-    unknown: int
+    unknown: int  # not scored, and not held: the hold was full
     duplicates: int
     expired: int
+    held: int = 0  # not scored yet: held until a report brings the rows (driftgate.registry.held_labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +423,10 @@ class LabelStore:
         self._retention_dropped: dict[str, int] = {}
         self._gateway_dropped: dict[tuple[str, str], int] = {}  # (gateway, model) -> its cumulative count
         self._last_trim = -math.inf
+        self._held_expired: dict[str, int] = {}  # held labels dropped unjoined, by model, since start
+        # called (model, labels joined) after a report brought rows that held labels were waiting
+        # for; the composition root points it at the accuracy monitor's evaluation
+        self.on_joined: Callable[[str, int], None] | None = None
         migrate_row_tables(db)
 
     # ---- scored rows in ----
@@ -439,14 +447,25 @@ class LabelStore:
         with self._lock:
             for model in {b.model for b in batches}:
                 self._gateway_dropped[(gateway_id, model)] = int(gateway_dropped)
-        values = [_chunk_values(b.model, b.version, 1, b.ids, b.scores, b.at) for b in batches if len(b.ids)]
+        kept_batches = [b for b in batches if len(b.ids)]
+        values = [_chunk_values(b.model, b.version, 1, b.ids, b.scores, b.at) for b in kept_batches]
         now = self._clock()
         kept = 0
+        joined: dict[str, int] = {}
         if values or source:
             with self.db.begin() as conn:
                 if (not source or self._new_from(conn, source, upto, now)) and values:
+                    for model in sorted({b.model for b in kept_batches}):
+                        mine = [k for k, b in enumerate(kept_batches) if b.model == model]
+                        n = held_labels.join_into(conn, model, [values[k] for k in mine],
+                                                  [kept_batches[k].ids for k in mine])
+                        if n:
+                            joined[model] = n
                     conn.execute(insert(scored_chunks), values)
                     kept = sum(v["rows"] for v in values)
+        for model, n in joined.items():  # labels that came early, joined now: accuracy may have moved
+            if self.on_joined is not None:
+                self.on_joined(model, n)
         with self._lock:
             due = now - self._last_trim >= self._settings.trim_interval_s
             if due:
@@ -494,6 +513,12 @@ class LabelStore:
                     with self._lock:
                         self._retention_dropped[model] = self._retention_dropped.get(model, 0) + dropped
             conn.execute(delete(scored_sources).where(scored_sources.c.seen_at < cutoff))
+            hold_s = min(self._settings.hold_seconds, self._settings.max_age_days * 86_400.0)
+            expired = held_labels.expire(conn, now - hold_s)
+        if expired:
+            with self._lock:
+                for model, n in expired.items():
+                    self._held_expired[model] = self._held_expired.get(model, 0) + n
         return dropped_total
 
     @staticmethod
@@ -560,6 +585,16 @@ class LabelStore:
         with self._lock:
             return self._retention_dropped.get(model, 0)
 
+    def held(self, model: str) -> int:
+        """Labels held now for ``model``, waiting for their scored rows."""
+        with self.db.read() as conn:
+            return held_labels.count(conn, model)
+
+    def held_expired(self, model: str) -> int:
+        """Held labels of ``model`` dropped unjoined since this process started."""
+        with self._lock:
+            return self._held_expired.get(model, 0)
+
     def gateway_dropped(self, model: str) -> int:
         with self._lock:
             return sum(n for (_, m), n in self._gateway_dropped.items() if m == model)
@@ -622,6 +657,12 @@ class LabelStore:
             tomb = np.zeros(wanted.size, dtype=bool)
             tomb[pair_label[equal & ~hit]] = True
             expired = int((tomb & ~known).sum())
+            early = np.flatnonzero(~known & ~tomb)  # not scored (yet): held until a report brings them
+            keys = list(first)
+            held, held_before, over = held_labels.hold(
+                conn, model, [keys[i] for i in early.tolist()], wanted[early], lab[early], when[early], now,
+                self._settings.max_held_labels,
+            )
             joined = labelled_before = 0
             by_chunk = hits[np.argsort(pair_chunk[hits], kind="stable")]
             bounds = np.flatnonzero(np.diff(pair_chunk[by_chunk])) + 1
@@ -653,9 +694,10 @@ class LabelStore:
         return JoinResult(
             received=n,
             joined=joined,
-            unknown=len(first) - int(known.sum()) - expired,
-            duplicates=in_batch_duplicates + labelled_before,
+            unknown=over,
+            duplicates=in_batch_duplicates + labelled_before + held_before,
             expired=expired,
+            held=held,
         )
 
     # ---- reading ----

@@ -97,6 +97,7 @@ class RegistryServer:
         self.hub = ConfigHub(self.catalogue)
         self.labels = LabelStore(self.db, settings.accuracy)
         self.accuracy = AccuracyMonitor(self.catalogue, self.labels, settings.accuracy)
+        self.labels.on_joined = self._joined_late
         # the closed loop: retrain, evaluate, canary, promote or roll back (registry/controller.py)
         self.rollout_store = RolloutStore(self.db)
         self.controller = LoopController(
@@ -115,6 +116,10 @@ class RegistryServer:
         self._server: grpc.aio.Server | None = None
         self._health: Any = None
         self._address = ""
+
+    def _joined_late(self, model: str, _joined: int) -> None:
+        """Labels that came before their scored rows were joined by a report: accuracy may have moved."""
+        self.accuracy.evaluate(model)
 
     def _live_auc(self, model: str, version: int, since: float) -> float | None:
         """Labelled AUC of a version over rows scored since ``since`` (unix seconds), or None while

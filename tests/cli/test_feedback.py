@@ -95,8 +95,8 @@ def test_feedback_then_accuracy(registry: ThreadedRegistry, files: Files, capsys
     good.write_text("id,label\n" + "".join(f"{i},{v}\n" for i, v in zip(ids, y, strict=True)) + "r0,1\nnope,0\n")
     code, out, _ = run(capsys, registry.home, "feedback", "fraud", "--file", str(good), "--json")
     assert code == 0
-    assert {k: json.loads(out)[k] for k in ("joined", "unknown", "duplicates")} == {
-        "joined": 400, "unknown": 1, "duplicates": 1
+    assert {k: json.loads(out)[k] for k in ("joined", "held", "unknown", "duplicates")} == {
+        "joined": 400, "held": 1, "unknown": 0, "duplicates": 1
     }
     code, out, _ = run(capsys, registry.home, "accuracy", "fraud", "--window", "1h", "--json")
     (v1,) = json.loads(out)["versions"]

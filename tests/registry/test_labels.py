@@ -42,15 +42,15 @@ def batch(version: int, ids: list[str], scores: list[float], at: float) -> Score
     return ScoredBatch.checked("m", version, ids, scores, [at] * len(ids))
 
 
-def test_join_counts_unknown_duplicates_and_first_label_stands(core) -> None:  # type: ignore[no-untyped-def]
+def test_join_counts_held_duplicates_and_first_label_stands(core) -> None:  # type: ignore[no-untyped-def]
     server, clock = core
     store = server.labels
     store.ingest("g1", [batch(1, ["a", "b", "c"], [0.9, 0.1, 0.2], clock.t)])
     store.ingest("g2", [batch(1, ["a"], [0.5], clock.t)])  # a resent id keeps its first row
     r = server.accuracy.submit_labels("m", ["a", "b", "zz", "a"], [1, 0, 1, 0])
-    assert (r.received, r.joined, r.unknown, r.duplicates, r.expired) == (4, 2, 1, 1, 0)
+    assert (r.received, r.joined, r.held, r.duplicates, r.expired) == (4, 2, 1, 1, 0)
     r = server.accuracy.submit_labels("m", ["a", "c"], [0, 1])
-    assert (r.joined, r.duplicates, r.unknown) == (1, 1, 0)
+    assert (r.joined, r.duplicates, r.held) == (1, 1, 0)
     rows = store.labelled("m", 0.0)
     assert sorted(zip(rows.score.tolist(), rows.label.tolist(), strict=True)) == [(0.1, 0), (0.2, 1), (0.9, 1)]
 
@@ -90,7 +90,7 @@ def test_retention_by_count_and_age_counts_drops_and_expired_ids(core) -> None: 
     assert store.retention_dropped("m") == 4  # r0..r2 over the count, oldest first
     assert store.scored_counts("m", 0.0) == {1: 5}
     r = server.accuracy.submit_labels("m", ["old", "r0", "r3", "never"], [1, 1, 0, 0])
-    assert (r.joined, r.expired, r.unknown) == (1, 2, 1)
+    assert (r.joined, r.expired, r.held) == (1, 2, 1)
 
 
 def test_gateway_drops_are_the_latest_count_per_gateway(core) -> None:  # type: ignore[no-untyped-def]

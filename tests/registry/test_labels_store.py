@@ -60,7 +60,7 @@ def test_a_resent_report_is_kept_once_and_workers_apart(store: LabelStore) -> No
     assert store.ingest("g2", [batch(["x", "y"], [0.4, 0.5])], source="w2-", upto=2) == 2  # another worker
     assert store.scored_counts("m", 0.0) == {1: 5}
     r = store.submit("m", ["a", "b", "c", "x", "y"], [1, 0, 1, 0, 1])
-    assert (r.joined, r.unknown, r.duplicates) == (5, 0, 0)
+    assert (r.joined, r.held, r.duplicates) == (5, 0, 0)
 
 
 def test_scored_since_counts_rows_inside_a_chunk(store: LabelStore) -> None:
@@ -75,7 +75,7 @@ def test_equal_hashes_are_told_apart_by_the_ids_bytes(store: LabelStore, monkeyp
     monkeypatch.setattr(labels_module, "id_hashes", lambda encoded: np.zeros(len(encoded), dtype="<u8"))
     store.ingest("g", [batch(["a", "bb", "c"], [0.1, 0.2, 0.3])])
     r = store.submit("m", ["bb", "zz", "b"], [1, 0, 0])
-    assert (r.joined, r.unknown, r.expired) == (1, 2, 0)
+    assert (r.joined, r.held, r.expired) == (1, 2, 0)
     rows = store.labelled("m", 0.0)
     assert (rows.score.tolist(), rows.label.tolist()) == ([0.2], [1])
 
@@ -102,7 +102,7 @@ def test_retention_cuts_a_chunk_and_keeps_the_labels_of_what_stays(store: LabelS
     rows = store.labelled("m", 0.0)
     assert (rows.score.tolist(), rows.label.tolist(), rows.labelled_at.tolist()) == ([0.2], [1], [T + 7])
     r = store.submit("m", ["r1", "r0", "r2", "r4"], [1, 0, 0, 0])
-    assert (r.joined, r.expired, r.duplicates, r.unknown) == (1, 2, 1, 0)
+    assert (r.joined, r.expired, r.duplicates, r.held) == (1, 2, 1, 0)
 
 
 def test_age_retention_cuts_by_row_time(store: LabelStore) -> None:
@@ -119,7 +119,7 @@ def test_tombstones_are_bounded_like_the_rows(store: LabelStore) -> None:
         store.ingest("g", [batch([f"a{k}", f"b{k}"], [0.5, 0.5])])
     assert store.retention_dropped("m") == 6
     r = store.submit("m", ["a0", "b1", "a2", "b2", "a3"], [1, 1, 1, 1, 1])
-    assert (r.unknown, r.expired, r.joined) == (2, 2, 1)
+    assert (r.held, r.expired, r.joined) == (2, 2, 1)
     assert chunk_count(store, 1) == 1
 
 
@@ -179,7 +179,7 @@ def test_rows_kept_a_row_per_request_move_into_chunks(tmp_path) -> None:  # type
     rows = store.labelled("m", 0.0)
     assert (rows.score.tolist(), rows.label.tolist(), rows.labelled_at.tolist()) == ([0.9], [1], [T + 9])
     r = store.submit("m", ["a", "b", "c", "gone", "new"], [0, 1, 0, 1, 1])
-    assert (r.joined, r.duplicates, r.expired, r.unknown) == (2, 1, 1, 1)
+    assert (r.joined, r.duplicates, r.expired, r.held) == (2, 1, 1, 1)
     LabelStore(db, AccuracySettings())  # the old tables are gone: nothing moves twice
     assert store.scored_counts("m", 0.0) == {1: 2, 2: 1}
     db.dispose()
@@ -193,5 +193,5 @@ def test_large_batches_hash_and_compare_in_slices(store: LabelStore, monkeypatch
     assert whole.tolist() == [id_hashes([s.encode()])[0] for s in ids]
     store.ingest("g", [batch(ids, [i / 10 for i in range(10)])])
     r = store.submit("m", [*ids[::2], "nope"], [1] * 6)
-    assert (r.joined, r.unknown) == (5, 1)
+    assert (r.joined, r.held) == (5, 1)
     assert sorted(store.labelled("m", 0.0).score.tolist()) == [0.0, 0.2, 0.4, 0.6, 0.8]
