@@ -12,6 +12,8 @@ import argparse
 import math
 from typing import Any
 
+from driftgate.cli.argtypes import INT64_MAX, integer
+
 __all__ = ["register"]
 
 _FLOAT_SETTINGS = ("threshold", "min_auc", "max_calibration_gap", "eval_window_seconds")
@@ -96,6 +98,11 @@ def _accuracy(args: argparse.Namespace) -> int:
             f"scored rows dropped: {report.retention_dropped} by retention, {report.gateway_dropped} by full "
             "gateway buffers"
         )
+    if report.held_labels or report.held_expired:
+        out.print(
+            f"labels held for rows not scored yet: {report.held_labels} waiting, {report.held_expired} dropped "
+            "unjoined (hold time or bound)"
+        )
     return 0
 
 
@@ -104,7 +111,8 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("accuracy", help="each version's live accuracy from delayed labels")
     p.add_argument("name", help="model")
-    p.add_argument("--version", type=int, default=0, help="one version (default: every version with scored rows)")
+    p.add_argument("--version", type=integer(0, INT64_MAX), default=0,
+                   help="one version (default: every version with scored rows)")
     p.add_argument(
         "--window", type=parse_duration, default=7 * 86400.0, metavar="DURATION",
         help="rows scored this far back: 30s, 5m, 1h, 7d (default 7d)",

@@ -15,6 +15,8 @@ import argparse
 import sys
 from typing import Any
 
+from driftgate.cli.argtypes import INT32_MAX, INT64_MAX, integer
+
 __all__ = ["register"]
 
 SCENARIOS = ("steady", "sweep", "compare", "swap", "canary", "drift", "shadow", "batching")
@@ -68,8 +70,9 @@ def _add_load_options(p: argparse.ArgumentParser, *, loop_options: bool = True) 
         loop.add_argument("--rate", type=_float_list, help="open loop: requests/s on a fixed timetable (list: a sweep)")
     p.add_argument("--duration", type=_duration, default=10.0, help="measurement window, e.g. 10s, 500ms, 1m")
     p.add_argument("--warmup", type=_duration, default=2.0, help="load before the window, not counted")
-    p.add_argument("--batch-size", type=int, default=1, help="rows per request")
-    p.add_argument("--routing-key-cardinality", type=int, default=0, help="send parameter routing_key from K card ids")
+    p.add_argument("--batch-size", type=integer(1, INT32_MAX), default=1, help="rows per request")
+    p.add_argument("--routing-key-cardinality", type=integer(0, INT32_MAX), default=0,
+                   help="send parameter routing_key from K card ids")
     p.add_argument(
         "--input-data", default="demo", help="demo (driftgate.demo.generate), random, or rows in a .npy file"
     )
@@ -77,11 +80,13 @@ def _add_load_options(p: argparse.ArgumentParser, *, loop_options: bool = True) 
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--raw", dest="raw", action="store_true", default=True, help="raw_input_contents (default)")
     fmt.add_argument("--typed", dest="raw", action="store_false", help="typed InferTensorContents")
-    p.add_argument("--processes", type=int, default=0, help="load processes (0: this one)")
-    p.add_argument("--channels", type=int, default=0, help="connections per process (0: one per 8 in flight)")
-    p.add_argument("--max-in-flight", type=int, default=1024, help="open loop: cap on outstanding requests")
+    p.add_argument("--processes", type=integer(0, 1024), default=0, help="load processes (0: this one)")
+    p.add_argument("--channels", type=integer(0, 65536), default=0,
+                   help="connections per process (0: one per 8 in flight)")
+    p.add_argument("--max-in-flight", type=integer(1, INT32_MAX), default=1024,
+                   help="open loop: cap on outstanding requests")
     p.add_argument("--timeout", type=_duration, default=10.0, help="deadline of each request")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=integer(0, INT64_MAX), default=0)
     p.add_argument("--quiet", action="store_true", help="no live progress line")
 
 
@@ -109,7 +114,7 @@ def register(subparsers: Any) -> None:
     loop.add_argument("--rate", type=_float_list, default=None, help="open-loop rates instead (list for sweeps)")
     s.add_argument("--onnx", help="model for the bare+score server (default: trained on the demo data)")
     s.add_argument("--serve-home", help="use this driftgate home instead of a temporary one")
-    s.add_argument("--rounds", type=int, default=2, help="A/B alternations per comparison")
+    s.add_argument("--rounds", type=integer(1, 1000), default=2, help="A/B alternations per comparison")
     s.add_argument(
         "--batching", action="append", default=None, type=_batching_spec, metavar="MAX_ROWS:MAX_DELAY_US",
         help="batching scenario: a setting to compare with batching off (repeatable; default 64:100 and 64:0)",
@@ -119,7 +124,7 @@ def register(subparsers: Any) -> None:
 
     f = sub.add_parser("floors", help="onnxruntime session.run in-process at batch 1 and 64")
     f.add_argument("--onnx", help="model (default: trained on the demo data)")
-    f.add_argument("--calls", type=int, default=20000)
+    f.add_argument("--calls", type=integer(1, INT32_MAX), default=20000)
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=_floors)
 

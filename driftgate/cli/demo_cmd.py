@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from driftgate.cli.argtypes import number
+
 __all__ = ["register"]
 
 DEMO_ENV = {
@@ -298,7 +300,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="the closed loop live: drift, retrain, canary, promote; a bad model rolled back")
     p.add_argument("--home", type=Path, default=None, help="state directory of the demo (default: a temporary one)")
     p.add_argument("--drift", default="amount_shift", help="the drift setting the traffic shifts to")
-    p.add_argument("--rate", type=float, default=60.0, help="client requests per second")
-    p.add_argument("--warmup", type=float, default=6.0, help="seconds of steady traffic before the shift")
+    p.add_argument("--rate", type=number(0, low_open=True), default=60.0, help="client requests per second")
+    p.add_argument("--warmup", type=number(0), default=6.0, help="seconds of steady traffic before the shift")
     p.add_argument("--json", action="store_true", help="end with one JSON object")
     p.set_defaults(func=_demo)

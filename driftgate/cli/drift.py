@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from driftgate.cli.argtypes import INT64_MAX, integer
+
 __all__ = ["register"]
 
 
@@ -58,7 +60,8 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("drift", help="drift of a model's inputs and score against its reference profile")
     p.add_argument("name")
-    p.add_argument("--version", type=int, default=0, help="one version (default: every version with data)")
+    p.add_argument("--version", type=integer(0, INT64_MAX), default=0,
+                   help="one version (default: every version with data)")
     p.add_argument(
         "--window",
         type=parse_duration,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from driftgate.cli.argtypes import INT32_MAX, integer
+
 __all__ = ["register"]
 
 
@@ -41,6 +43,6 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("events", help="the registry's audit log, newest first")
     p.add_argument("name", nargs="?", default="", help="only this model's events")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=integer(1, INT32_MAX), default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=command(_events))

@@ -47,7 +47,7 @@ def read_labels_csv(path: Path) -> LabelFile:
 
     out = LabelFile()
     try:
-        f = path.open(newline="", encoding="utf-8")
+        f = path.open(newline="", encoding="utf-8-sig")  # a BOM (spreadsheets write one) is not part of "id"
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
     with f:
@@ -119,27 +119,46 @@ def feedback_stub(args: argparse.Namespace) -> Iterator[Any]:
 
 
 def _feedback(args: argparse.Namespace) -> int:
-    from driftgate.cli._client import actor, console, print_json
+    import grpc
+
+    from driftgate.cli._client import CliError, actor, console, print_json
     from driftgate.proto.v1 import feedback_pb2
 
     labels = read_labels_csv(args.file)
     with feedback_stub(args) as stub:
-        result = stub.SubmitLabels(
-            feedback_pb2.SubmitLabelsRequest(
-                model=args.name,
-                ids=labels.ids,
-                labels=labels.labels,
-                labelled_at=labels.labelled_at,
-                actor=actor(),
-            ),
-            timeout=600,
-        )
+        try:
+            result = stub.SubmitLabels(
+                feedback_pb2.SubmitLabelsRequest(
+                    model=args.name,
+                    ids=labels.ids,
+                    labels=labels.labels,
+                    labelled_at=labels.labelled_at,
+                    actor=actor(),
+                ),
+                timeout=600,
+            )
+        except grpc.RpcError as exc:
+            # a batch is applied all or nothing, and a label sent twice counts as a duplicate
+            # (the first stands): sending the same file again is always safe
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                raise CliError(
+                    f"registry unavailable: {exc.details()}; no label of {args.file} was stored: send the file "
+                    "again once the registry is back"
+                ) from None
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise CliError(
+                    f"the registry did not answer in time; send {args.file} again (labels it stored already "
+                    "count as duplicates)"
+                ) from None
+            raise
     if args.json:
         print_json(result)
         return 0
     console().print(
-        f"{args.name}: {result.received} labels: {result.joined} joined, {result.unknown} unknown, "
-        f"{result.duplicates} duplicates, {result.expired} expired"
+        f"{args.name}: {result.received} labels: {result.joined} joined, {result.held} held (not scored yet: "
+        f"joined when their rows arrive), {result.duplicates} duplicates, {result.expired} expired, "
+        f"{result.unknown} unknown",
+        soft_wrap=True,
     )
     return 0
 

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from driftgate.cli.argtypes import INT32_MAX, INT64_MAX, UINT32_MAX, integer
+
 __all__ = ["register"]
 
 REGISTER_TIMEOUT_S = 600.0  # validation and profiling of a large model take a while
@@ -147,6 +149,32 @@ def _show(args: argparse.Namespace) -> int:
         f"nan_inf_inputs={s.nonfinite_inputs or 'score'}",
         soft_wrap=True,
     )
+    for lag in model.lagging:
+        out.print(_lag_text(lag), soft_wrap=True, markup=False)
+    return 0
+
+
+def _lag_text(lag: Any) -> str:
+    why = lag.reason or "still applying it"
+    return (
+        f"gateway {lag.gateway_id} is lagging: applied config generation {lag.applied_generation} of "
+        f"{lag.desired_generation}: {why}"
+    )
+
+
+def _reload(args: argparse.Namespace) -> int:
+    from driftgate.cli._client import actor, connect, print_json
+    from driftgate.proto.v1 import control_pb2 as pb
+
+    with connect(args) as stub:
+        info = stub.ReloadVersion(
+            pb.ReloadVersionRequest(model=args.name, version=args.version, actor=actor(), reason=args.reason),
+            timeout=CALL_TIMEOUT_S,
+        )
+    if args.json:
+        print_json(info)
+    else:
+        print(f"asked the gateways to reload {info.model} version {info.version} where it is not READY", flush=True)
     return 0
 
 
@@ -163,23 +191,24 @@ def _batching(args: argparse.Namespace) -> int:
     change = args.off or args.max_batch is not None or args.max_delay_us is not None
     if args.off and (args.max_batch is not None or args.max_delay_us is not None):
         raise CliError("--off takes no --max-batch or --max-delay-us")
+    batching = None
+    if args.off:
+        batching = pb.BatchingSettings(enabled=False)
+    elif change:  # checked before the registry is dialled
+        if args.max_batch is None:
+            raise CliError("--max-batch is required to turn batching on (e.g. --max-batch 32)")
+        if args.max_batch < 2:
+            raise CliError(f"--max-batch must be at least 2, got {args.max_batch} (use --off to stop batching)")
+        delay = args.max_delay_us if args.max_delay_us is not None else DEFAULT_MAX_DELAY_US
+        if delay < 0:
+            raise CliError(f"--max-delay-us must be 0 or more microseconds, got {delay}")
+        if max(delay, args.max_batch) > _UINT32_MAX:
+            raise CliError("--max-batch and --max-delay-us must fit in 32 bits; the registry accepts far less")
+        batching = pb.BatchingSettings(enabled=True, max_batch_rows=args.max_batch, max_queue_delay_us=delay)
     with connect(args) as stub:
-        if not change:
+        if batching is None:
             model = stub.GetModel(pb.GetModelRequest(name=args.name), timeout=CALL_TIMEOUT_S)
         else:
-            if args.off:
-                batching = pb.BatchingSettings(enabled=False)
-            else:
-                if args.max_batch is None:
-                    raise CliError("--max-batch is required to turn batching on (e.g. --max-batch 32)")
-                if args.max_batch < 2:
-                    raise CliError(f"--max-batch must be at least 2, got {args.max_batch} (use --off to stop batching)")
-                delay = args.max_delay_us if args.max_delay_us is not None else DEFAULT_MAX_DELAY_US
-                if delay < 0:
-                    raise CliError(f"--max-delay-us must be 0 or more microseconds, got {delay}")
-                if max(delay, args.max_batch) > _UINT32_MAX:
-                    raise CliError("--max-batch and --max-delay-us must fit in 32 bits; the registry accepts far less")
-                batching = pb.BatchingSettings(enabled=True, max_batch_rows=args.max_batch, max_queue_delay_us=delay)
             model = stub.UpdateModelSettings(
                 pb.UpdateModelSettingsRequest(
                     model=args.name, settings=pb.ModelSettings(batching=batching), actor=actor()
@@ -245,11 +274,12 @@ def register(sub: Any) -> None:
     r.add_argument("--source", default="", help="where the model comes from (free text)")
     r.add_argument("--description", default="")
     r.add_argument("--metric", action="append", default=[], metavar="NAME=VALUE", help="repeatable")
-    r.add_argument("--parent", type=int, default=0, help="version this one was derived from")
+    r.add_argument("--parent", type=integer(0, INT64_MAX), default=0, help="version this one was derived from")
     r.add_argument("--feature-names", default="", metavar="A,B,...")
-    r.add_argument("--max-batch-size", type=int, default=0, help="for a new model (default: the gateway's)")
+    r.add_argument("--max-batch-size", type=integer(0, UINT32_MAX), default=0,
+                   help="for a new model (default: the gateway's)")
     r.add_argument("--score-output", default="", help="output the score is read from (default: see docs)")
-    r.add_argument("--score-column", type=int, default=None, help="its column (with --score-output)")
+    r.add_argument("--score-column", type=integer(-1, INT32_MAX), default=None, help="its column (with --score-output)")
     r.add_argument("--json", action="store_true", help="print the VersionInfo as JSON")
     r.set_defaults(func=command(_register))
 
@@ -270,9 +300,10 @@ def register(sub: Any) -> None:
         "Without options: show the current setting.",
     )
     b.add_argument("name")
-    b.add_argument("--max-batch", type=int, default=None, metavar="ROWS",
+    # any whole number here: _batching says what the registry accepts, and why, in one line
+    b.add_argument("--max-batch", type=integer(-INT64_MAX, INT64_MAX), default=None, metavar="ROWS",
                    help="rows a batch may hold (2 .. the model's max_batch_size)")
-    b.add_argument("--max-delay-us", type=int, default=None, metavar="US",
+    b.add_argument("--max-delay-us", type=integer(-INT64_MAX, INT64_MAX), default=None, metavar="US",
                    help=f"longest wait after the first queued request (default {DEFAULT_MAX_DELAY_US})")
     b.add_argument("--off", action="store_true", help="turn batching off")
     b.add_argument("--json", action="store_true", help="print the BatchingSettings as JSON")
@@ -293,7 +324,19 @@ def register(sub: Any) -> None:
 
     rt = msub.add_parser("retire", help="retire a version: it leaves traffic and the gateways")
     rt.add_argument("name")
-    rt.add_argument("version", type=int)
+    rt.add_argument("version", type=integer(1, INT64_MAX))
     rt.add_argument("--reason", default="")
     rt.add_argument("--json", action="store_true")
     rt.set_defaults(func=command(_retire))
+
+    rl = msub.add_parser(
+        "reload", help="ask every gateway to load a version again where it FAILED or waits to retry a fetch",
+        description="Gateways retry a failed fetch on their own (with backoff); a version that FAILED for a "
+        "definitive cause (onnxruntime refused it) is loaded again only when asked: after fixing what was wrong "
+        "on that host, say. A version READY on a gateway is left as it is.",
+    )
+    rl.add_argument("name")
+    rl.add_argument("version", type=integer(1, INT64_MAX))
+    rl.add_argument("--reason", default="")
+    rl.add_argument("--json", action="store_true")
+    rl.set_defaults(func=command(_reload))

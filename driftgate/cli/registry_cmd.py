@@ -19,6 +19,7 @@ import argparse
 from typing import Any
 
 from driftgate.cli._tls import add_server_options
+from driftgate.cli.argtypes import integer
 
 __all__ = ["register"]
 
@@ -147,7 +148,7 @@ def register(sub: Any) -> None:
     p.add_argument("--database-url", default=None, metavar="URL",
                    help="SQLAlchemy URL (default: DRIFTGATE_REGISTRY__DATABASE_URL, else SQLite under --home)")
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="control API port (default 8005; 0 picks one)")
+    p.add_argument("--port", type=integer(0, 65535), default=None, help="control API port (default 8005; 0 picks one)")
     p.add_argument("--no-demo", action="store_true", help="do not train the demo model on an empty registry")
     p.add_argument("--dashboard-port", type=int, default=None,
                    help="web dashboard port (default 8006; 0 picks one; -1 turns it off)")

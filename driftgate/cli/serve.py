@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from driftgate.cli._tls import add_server_options
+from driftgate.cli.argtypes import integer
 
 __all__ = ["register"]
 
@@ -22,12 +23,14 @@ def _count(text: str) -> int:
 
 def _gateway_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=None, help="inference address to bind (default 0.0.0.0)")
-    p.add_argument("--port", type=int, default=None, help="inference gRPC port (default 8001; 0 picks a free one)")
-    p.add_argument("--metrics-port", type=int, default=None,
+    p.add_argument("--port", type=integer(0, 65535), default=None,
+                   help="inference gRPC port (default 8001; 0 picks a free one)")
+    p.add_argument("--metrics-port", type=integer(-1, 65535), default=None,
                    help="Prometheus metrics HTTP port (default 8002; 0 picks one; -1 turns it off)")
     p.add_argument("--metrics-host", default=None,
                    help="metrics address to bind (default 127.0.0.1; plain HTTP: 0.0.0.0 for a remote Prometheus)")
-    p.add_argument("--workers", type=int, default=None, help="gateway processes sharing the port (default 1)")
+    p.add_argument("--workers", type=integer(1, 256), default=None,
+                   help="gateway processes sharing the port (default 1)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="onnxruntime device (default cpu)")
     p.add_argument("--max-inflight", type=_count, default=None, metavar="N",
                    help="inference calls a worker holds at once; beyond, RESOURCE_EXHAUSTED at once "
@@ -209,7 +212,8 @@ def _print_listeners(settings: Any, gateway: Any, registry: Any, registry_addres
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the registry sidecar and the gateway (demo model when empty)")
     _gateway_options(p)
-    p.add_argument("--registry-port", type=int, default=None, help="control API port (default 8005; 0 picks one)")
+    p.add_argument("--registry-port", type=integer(0, 65535), default=None,
+                   help="control API port (default 8005; 0 picks one)")
     p.add_argument("--no-demo", action="store_true", help="do not register the demo model on an empty registry")
     p.add_argument("--dashboard-port", type=int, default=None,
                    help="the registry's web dashboard port (default 8006, loopback; 0 picks one; -1 turns it off)")
@@ -217,5 +221,5 @@ def register(sub: Any) -> None:
 
     g = sub.add_parser("gateway", help="run one gateway worker (data plane) in the foreground")
     _gateway_options(g)
-    g.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    g.add_argument("--worker-index", type=integer(0, 255), default=0, help=argparse.SUPPRESS)
     g.set_defaults(func=_run_gateway)

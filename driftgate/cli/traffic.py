@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from driftgate.cli.argtypes import INT64_MAX, integer, number
+
 __all__ = ["register"]
 
 CALL_TIMEOUT_S = 30.0
@@ -138,8 +140,8 @@ def register(sub: Any) -> None:
 
     sh = tsub.add_parser("shadow", help="mirror a share of requests to a version (rate 0 removes)")
     sh.add_argument("name")
-    sh.add_argument("version", type=int)
-    sh.add_argument("--rate", type=float, required=True, help="share of requests in (0, 1]; 0 removes")
+    sh.add_argument("version", type=integer(1, INT64_MAX))
+    sh.add_argument("--rate", type=number(0, 1), required=True, help="share of requests in (0, 1]; 0 removes")
     sh.add_argument("--reason", default="")
     sh.add_argument("--json", action="store_true")
     sh.set_defaults(func=command(_shadow))
