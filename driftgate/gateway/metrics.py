@@ -120,8 +120,26 @@ class GatewayMetrics:
             "driftgate_shadow_requests", "Shadow copies, by outcome (scored, dropped, failed)",
             ["model", "version", "outcome"], registry=registry,
         )
+        # Lag (issue 14): alert on driftgate_config_received_generation > driftgate_config_generation
+        # for minutes, on driftgate_config_error == 1, or on driftgate_registry_connected == 0.
         self.config_generation = Gauge(
-            "driftgate_config_generation", "Generation of the registry config applied", registry=registry
+            "driftgate_config_generation",
+            "Generation of the registry config fully applied (every version READY, or FAILED for a definitive cause)",
+            registry=registry,
+        )
+        self.config_received_generation = Gauge(
+            "driftgate_config_received_generation", "Generation of the newest registry config received",
+            registry=registry,
+        )
+        self.config_error = Gauge(
+            "driftgate_config_error",
+            "1 while applying the config fails (a fetch, a full disk, ...) and is being retried; the reason is "
+            "in the log and in the registry's ListGateways / models show",
+            registry=registry,
+        )
+        self.registry_connected = Gauge(
+            "driftgate_registry_connected", "1 while the gateway's config stream from the registry is up",
+            registry=registry,
         )
         self.report_pause = Histogram(
             "driftgate_report_pause_seconds",

@@ -4,6 +4,16 @@ The hot-swap order, serialised per model by an asyncio.Lock: load the new sessio
 loop, warm it up, mark it READY, publish a new route table (one reference assignment), and only
 then drain a version that left the config and release its session. A request that already holds
 a version finishes on it; nothing routes to a version that is not READY here.
+
+Failures heal or shout (issue 14). A version is FAILED only for a definitive cause: onnxruntime
+refuses the bytes (ModelLoadError) or they do not match their sha256 after a complete fetch
+(ArtifactError); the same bytes would fail again, so they are not retried until the config brings
+other bytes or an operator asks for a reload (DeployedVersion.reload). Anything else (the
+registry unreachable, a broken transfer, a full artifact cache, an unexpected error) leaves the
+version LOADING with the reason, and it is tried again with backoff (0.5 s doubling up to
+``fetch_retry_max_s``, at once when a new config arrives) until it loads or leaves the config;
+the first failure of such an episode is logged at ERROR, the retries are not. The generation
+counts as applied (``applied_generation``) only once no version of it waits for a retry.
 """
 
 from __future__ import annotations
@@ -16,10 +26,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from driftgate.errors import DriftgateError, ModelLoadError
+from driftgate.errors import ArtifactError, DriftgateError, ModelLoadError
 from driftgate.gateway.artifacts import ArtifactCache
 from driftgate.gateway.batcher import BatchConfig, Batcher
 from driftgate.gateway.dataplane import DataPlane, ServedModel
+from driftgate.gateway.episodes import Episodes
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.routing import RouteTable
 from driftgate.gateway.stats import VersionCounters
@@ -41,6 +52,18 @@ class VersionState:
     reason: str = ""
     load_seconds: float = 0.0
     sha256: str = ""
+    reload: int = 0  # DeployedVersion.reload it was loaded (or failed) with
+
+
+@dataclass(slots=True)
+class _Retry:
+    """A version whose load failed for a passing cause, waiting for its next attempt."""
+
+    sha256: str
+    reload: int
+    attempts: int
+    due: float  # the loop's clock
+    reason: str
 
 
 def signature_from_proto(sig: pb.Signature) -> Signature:
@@ -115,9 +138,14 @@ class Reconciler:
         self._locks: dict[str, asyncio.Lock] = {}
         self._counters: dict[tuple[str, int], VersionCounters] = {}
         self.states: dict[tuple[str, int], VersionState] = {}
-        self.generation = -1
+        self.generation = -1  # the newest config received
+        self.applied_generation = -1  # the newest config fully applied: no version of it waits for a retry
         self.applied = asyncio.Event()
         self.fetch: Fetch | None = None
+        self._retry: dict[tuple[str, int], _Retry] = {}
+        self._episodes = Episodes(log)
+        self._kicks: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()  # swapped whenever a version's state or the applied generation changes
 
     # -- persistence of the last applied config --------------------------------------------------
 
@@ -145,15 +173,82 @@ class Reconciler:
 
     async def apply(self, config: pb.GatewayConfig, *, save: bool = True) -> None:
         """Reconcile to ``config``; returns once every model has been reconciled to it (or to a
-        newer config that arrived meanwhile)."""
+        newer config that arrived meanwhile): each version READY, FAILED, or waiting for a retry.
+        Raises what went wrong saving the config, after applying it (the caller retries)."""
         self._desired = {m.name: m for m in config.models}
         self.generation = config.generation
+        self._metrics.config_received_generation.set(config.generation)
+        for retry in self._retry.values():
+            retry.due = 0.0  # a new config (the registry is back, say): try again at once
+        saved: OSError | None = None
         if save:
-            await asyncio.to_thread(self._save, config)
+            try:
+                await asyncio.to_thread(self._save, config)
+            except OSError as exc:
+                saved = exc
         names = set(self._desired) | set(self._plane.models)
         await asyncio.gather(*(self._reconcile_model(name) for name in sorted(names)))
-        self._metrics.config_generation.set(config.generation)
+        self._settle()
         self.applied.set()
+        if saved is not None:
+            why = (saved.strerror or str(saved)).lower()
+            raise OSError(saved.errno, f"saving the config to {self._state_file}: {why}") from saved
+
+    # -- what the rest of the gateway reads ----------------------------------------------------
+
+    @property
+    def errors(self) -> list[str]:
+        """Why versions of the config are not loaded yet (one line each, oldest first)."""
+        return self._episodes.messages()
+
+    def unserved(self) -> list[str]:
+        """Models of the config with no READY version here because a load waits for a retry: every
+        request for them gets UNAVAILABLE, and another gateway may well have them. (A model whose
+        versions all FAILED for a definitive cause is not counted: those bytes fail everywhere.)"""
+        waiting = {name for name, _ in self._retry}
+        return sorted(
+            name for name in self._desired
+            if name in waiting and not (name in self._plane.models and self._plane.models[name].ready)
+        )
+
+    async def wait_changed(self) -> None:
+        """Until a version's state or the applied generation changes."""
+        await self._changed.wait()
+
+    def _signal(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _settle(self) -> None:
+        """The received generation counts as applied once no version of it waits for a retry."""
+        if not self._retry and self.applied_generation != self.generation:
+            self.applied_generation = self.generation
+            self._metrics.config_generation.set(self.generation)
+        self._signal()
+
+    def _schedule(self, name: str, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+
+        def kick() -> None:
+            task = loop.create_task(self._retry_model(name))
+            self._kicks.add(task)
+            task.add_done_callback(self._kicks.discard)
+
+        loop.call_later(delay, kick)
+
+    async def _retry_model(self, name: str) -> None:
+        try:
+            await self._reconcile_model(name)
+        except Exception as exc:  # never lost in a task nobody awaits
+            self._episodes.fail(("model", name), f"model {name}: reconciling failed: {exc}", exc)
+        else:
+            self._episodes.ok(("model", name), f"model {name}: reconciled")
+        self._settle()
+
+    def close(self) -> None:
+        """Stop pending retries (the gateway is stopping)."""
+        for task in list(self._kicks):
+            task.cancel()
 
     def _publish(self, model: ServedModel | None, name: str) -> None:
         models = dict(self._plane.models)
@@ -162,6 +257,7 @@ class Reconciler:
         else:
             models[name] = model
         self._plane.models = models  # one assignment: requests see the old or the new table
+        self._signal()
         if model is not None:
             self._metrics.versions_ready.labels(name).set(len(model.ready))
 
@@ -228,6 +324,9 @@ class Reconciler:
             current = self._plane.models.get(name)
             ready: dict[int, LoadedVersion] = dict(current.ready) if current else {}
             if dm is None:
+                for key in [k for k in self._retry if k[0] == name]:
+                    del self._retry[key]
+                    self._episodes.drop(key)
                 gone = list(ready.values())
                 for lv in gone:
                     self.states[(name, lv.version)] = VersionState("DRAINING", sha256=lv.sha256)
@@ -235,24 +334,55 @@ class Reconciler:
                 await self._drain(gone)
                 return
             wanted = {v.version: v for v in dm.versions}
+            for key in [k for k in self._retry if k[0] == name and k[1] not in wanted]:
+                del self._retry[key]  # left the config: no more attempts
+                self._episodes.drop(key)
+            loop = asyncio.get_running_loop()
             for number, dv in sorted(wanted.items()):
                 if number in ready:
                     continue
-                known = self.states.get((name, number))
-                if known is not None and known.state == "FAILED" and known.sha256 == dv.artifact_sha256:
-                    continue  # failed with these bytes before; a new config with new bytes retries
-                self.states[(name, number)] = VersionState("LOADING", sha256=dv.artifact_sha256)
+                key = (name, number)
+                known = self.states.get(key)
+                if (known is not None and known.state == "FAILED" and known.sha256 == dv.artifact_sha256
+                        and known.reload == dv.reload):
+                    continue  # failed for good with these bytes; new bytes or an operator's reload retry
+                retry = self._retry.get(key)
+                if retry is not None and (retry.sha256 != dv.artifact_sha256 or retry.reload != dv.reload):
+                    retry.due = 0.0  # other bytes, or an operator's reload: at once
+                if retry is not None and loop.time() < retry.due:
+                    continue  # its attempt is scheduled
+                self.states[key] = VersionState("LOADING", retry.reason if retry else "", sha256=dv.artifact_sha256,
+                                                reload=dv.reload)
                 self._publish(self._served(dm, ready), name)
                 try:
                     lv = await self._load(name, dv, dm)
-                except DriftgateError as exc:
-                    log.error("model %s version %s failed to load: %s", name, number, exc)
-                    self.states[(name, number)] = VersionState("FAILED", str(exc), sha256=dv.artifact_sha256)
+                except (ModelLoadError, ArtifactError) as exc:  # definitive: these bytes do not load
+                    self._retry.pop(key, None)
+                    self._episodes.drop(key)
+                    log.error("model %s version %s FAILED: %s", name, number, exc)
+                    self.states[key] = VersionState("FAILED", str(exc), sha256=dv.artifact_sha256, reload=dv.reload)
                     self._metrics.loads.labels(name, str(number), "failed").inc()
                     continue
+                except Exception as exc:  # passing (a fetch, a full cache) or unforeseen: retried with backoff
+                    attempts = retry.attempts + 1 if retry is not None else 1
+                    delay = min(0.5 * 2 ** (attempts - 1), self._settings.fetch_retry_max_s)
+                    why = str(exc) if isinstance(exc, DriftgateError | OSError) else f"{type(exc).__name__}: {exc}"
+                    reason = f"model {name} version {number}: {why}"
+                    self._episodes.fail(key, f"{reason}; retrying with backoff", exc)
+                    self._retry[key] = _Retry(dv.artifact_sha256, dv.reload, attempts, loop.time() + delay, reason)
+                    self.states[key] = VersionState(
+                        "LOADING", f"{why} (attempt {attempts}; retrying in {delay:g} s)", sha256=dv.artifact_sha256,
+                        reload=dv.reload,
+                    )
+                    self._metrics.loads.labels(name, str(number), "retry").inc()
+                    self._schedule(name, delay)
+                    continue
+                if self._retry.pop(key, None) is not None:
+                    self._episodes.ok(key, f"model {name} version {number} loaded")
                 ready[number] = lv
                 self._batching(dm, {number: lv})  # before any route table can name it
-                self.states[(name, number)] = VersionState("READY", load_seconds=lv.load_seconds, sha256=lv.sha256)
+                self.states[key] = VersionState("READY", load_seconds=lv.load_seconds, sha256=lv.sha256,
+                                                reload=dv.reload)
                 self._metrics.loads.labels(name, str(number), "ok").inc()
                 self._metrics.load_seconds.labels(name).observe(lv.load_seconds)
                 log.info("model %s version %s READY (%.3f s)", name, number, lv.load_seconds)

@@ -84,7 +84,10 @@ class GatewayServer:
             scored_interval_s=settings.accuracy.report_interval_s,
             pause=self.metrics.report_pause,
             tls=settings.tls,
+            metrics=self.metrics,
         )
+        # from the start: the saved config's versions that are not cached fetch (and retry) through the link
+        self.reconciler.fetch = self.link.fetch_artifact
         self._warm = asyncio.Event()
         self.admission = Admission(gs.max_inflight)
         self.metrics_registry.register(AdmissionCollector(self.admission))
@@ -109,7 +112,11 @@ class GatewayServer:
         return transport_name(self.certs)
 
     def is_ready(self) -> bool:
-        return self._warm.is_set() and self.reconciler.applied.is_set()
+        """Warm, the first config applied, and no model of it left without a READY version by a
+        load that waits for a retry (every request for such a model would get UNAVAILABLE here;
+        a balancer should send them to a gateway that has it). A model whose versions FAILED for
+        a definitive cause does not count: those bytes fail on every gateway."""
+        return self._warm.is_set() and self.reconciler.applied.is_set() and not self.reconciler.unserved()
 
     async def _warm_up(self) -> None:
         if self.settings.drift.enabled:
@@ -169,9 +176,26 @@ class GatewayServer:
             # view, before the health check lets traffic in (bench/README.md has the numbers).
             gc.collect()
             gc.freeze()
-        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        await self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
-        log.info("gateway ready: %s", ", ".join(sorted(self.plane.models)) or "no models")
+        announced = False
+        serving: bool | None = None
+        while self.servicer.accepting:  # health follows is_ready until the gateway stops
+            changed = asyncio.ensure_future(self.reconciler.wait_changed())
+            now = self.is_ready()
+            if now != serving and self.servicer.accepting:
+                serving = now
+                status = health_pb2.HealthCheckResponse.SERVING if now else health_pb2.HealthCheckResponse.NOT_SERVING
+                await self.health.set("", status)
+                await self.health.set(SERVICE, status)
+                if now and not announced:
+                    announced = True
+                    log.info("gateway ready: %s", ", ".join(sorted(self.plane.models)) or "no models")
+                elif not now:
+                    log.warning("health NOT_SERVING: no READY version of %s here yet (loads retrying)",
+                                ", ".join(self.reconciler.unserved()))
+            try:
+                await changed
+            finally:
+                changed.cancel()
 
     async def wait_ready(self, timeout: float) -> bool:
         async def both() -> None:
@@ -201,6 +225,7 @@ class GatewayServer:
         await asyncio.sleep(min(0.05, grace))  # let responses already written leave the socket
         if self._server is not None:
             await self._server.stop(max(0.0, deadline - loop.time()))
+        self.reconciler.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -4,6 +4,13 @@ and report observed state, statistics and drift windows (ReportStatus).
 Runs beside the data plane on the same event loop and never blocks it: each step is a short
 await. When the registry is down the gateway keeps serving what it has and resubscribes with
 backoff; on start it applies the config it saved last, so a restart works without the registry.
+
+Nothing ends the watch loop but cancellation: an error while applying a config (of any kind: a
+full disk, a bad profile) is logged at ERROR once per episode, the loop resubscribes with backoff
+(the registry sends the current config again, which is applied again), and every report carries
+the reason (``config_error``) with the generations received and applied, so that the registry
+shows this gateway as lagging (``driftgate models show``) and Prometheus can alert on
+``driftgate_config_generation``.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ from pathlib import Path
 import grpc
 from prometheus_client import Histogram
 
-from driftgate.errors import ArtifactError, ConfigError
+from driftgate.errors import ArtifactUnavailable, ConfigError
 from driftgate.gateway.dataplane import DataPlane
+from driftgate.gateway.episodes import Episodes
+from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.reconcile import Reconciler
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
@@ -53,6 +62,15 @@ def registry_address(explicit: str, home: Path) -> str | None:
         return None
 
 
+def _describe(exc: BaseException) -> str:
+    """One line for a person: a status's code and details, an OSError's reason, else the text."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f" ({exc.filename})" if exc.filename else "")
+    return str(exc) or type(exc).__name__
+
+
 class RegistryLink:
     def __init__(
         self,
@@ -66,8 +84,12 @@ class RegistryLink:
         scored_interval_s: float = 0.0,
         pause: Histogram | None = None,
         tls: TlsSettings | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._plane = plane
+        self._metrics = metrics
+        self._episodes = Episodes(log)
+        self.apply_error = ""  # the watch loop's own failure (applying or saving a config), while it lasts
         # the event loop's time in build_report and in the commit after it, by step (serving waits meanwhile)
         self._pause = pause
         self._reconciler = reconciler
@@ -113,9 +135,14 @@ class RegistryLink:
         if stub is None:
             raise ConnectionError("registry address unknown")
         parts: list[bytes] = []
+        total = -1
         async for chunk in stub.FetchArtifact(pb.FetchArtifactRequest(sha256=sha256), timeout=120):
             parts.append(chunk.data)
-        return b"".join(parts)
+            total = chunk.total_size
+        data = b"".join(parts)
+        if total >= 0 and len(data) != total:
+            raise ConnectionError(f"the transfer ended after {len(data)} of {total} bytes")
+        return data
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -126,12 +153,14 @@ class RegistryLink:
     # -- desired state down --------------------------------------------------------------------
 
     async def watch(self) -> None:
-        """Subscribe to the registry's config for ever, reconnecting with backoff."""
-        self._reconciler.fetch = self._fetch_artifact
+        """Subscribe to the registry's config for ever, reconnecting with backoff; no error but
+        cancellation ends it."""
         backoff = 0.2
         while True:
             stub = await self._ensure_stub()
             if stub is not None:
+                call = None
+                generation = -1
                 try:
                     call = stub.WatchConfig(
                         pb.WatchConfigRequest(gateway_id=self.gateway_id, known_generation=self._reconciler.generation)
@@ -139,23 +168,51 @@ class RegistryLink:
                     async for config in call:
                         if not self.connected:
                             log.info("subscribed to the registry at %s", self._address)
-                        self.connected = True
+                        self._set_connected(True)
                         backoff = 0.2
+                        generation = config.generation
                         await self._reconciler.apply(config)
+                        if self.apply_error:
+                            self.apply_error = ""
+                            self._episodes.ok("apply", f"config generation {generation} applied")
                         await self.report_once()
                 except grpc.aio.AioRpcError as exc:
                     if self.connected:
                         log.warning("registry stream ended (%s); serving the last config", exc.code().name)
-                    self.connected = False
+                    self._set_connected(False)
                     self._stub = None  # re-read the address: a restarted registry may listen elsewhere
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # anything else while applying: shout once, retry, report
+                    self.apply_error = f"applying config generation {generation}: {_describe(exc)}"
+                    self._episodes.fail("apply", f"{self.apply_error}; retrying with backoff", exc)
+                    if call is not None:
+                        call.cancel()
+                    self._set_connected(False)
+                    backoff = max(backoff, 1.0)
+                    await self.report_once()  # the registry hears it now, not at the next tick
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            backoff = min(backoff * 2, 5.0 if not self.apply_error else 30.0)
 
-    async def _fetch_artifact(self, sha256: str) -> bytes:
+    def _set_connected(self, up: bool) -> None:
+        self.connected = up
+        if self._metrics is not None:
+            self._metrics.registry_connected.set(1 if up else 0)
+
+    def config_error(self) -> str:
+        """Why this gateway is behind the config it received (empty when it is not)."""
+        parts = [self.apply_error] if self.apply_error else []
+        parts += self._reconciler.errors
+        return "; ".join(parts)
+
+    async def fetch_artifact(self, sha256: str) -> bytes:
+        """An artifact's bytes from the registry; ArtifactUnavailable when it cannot be had now."""
         try:
             return await self.fetch(sha256)
         except (grpc.aio.AioRpcError, ConnectionError) as exc:
-            raise ArtifactError(f"could not fetch artifact {sha256[:12]} from the registry: {exc}") from exc
+            raise ArtifactUnavailable(
+                f"could not fetch artifact {sha256[:12]} from the registry: {_describe(exc)}"
+            ) from exc
 
     # -- observed state up ---------------------------------------------------------------------
 
@@ -195,9 +252,14 @@ class RegistryLink:
 
     def build_report(self, flush: bool = False) -> pb.GatewayReport:
         """The report to send now; scored rows only every ``scored_interval_s`` (or ``flush``)."""
+        error = self.config_error()
+        if self._metrics is not None:
+            self._metrics.config_error.set(1 if error else 0)
         report = pb.GatewayReport(
             gateway_id=self.gateway_id,
-            applied_generation=self._reconciler.generation,
+            applied_generation=self._reconciler.applied_generation,
+            received_generation=self._reconciler.generation,
+            config_error=error,
             address=self.address,
             started_at=self.started_at,
             host=socket.gethostname(),

@@ -214,7 +214,9 @@ class Catalogue:
             generation = current_generation(conn)
             names = conn.execute(select(t.models.c.name).order_by(t.models.c.name)).scalars().all()
             models = tuple(self._model(conn, name, active_only=True) for name in names)
-        return DesiredConfig(generation, models)
+            r = t.version_reloads.c
+            reloads = {(m, int(v)): int(n) for m, v, n in conn.execute(select(r.model, r.version, r.reloads))}
+        return DesiredConfig(generation, models, reloads)
 
     def list_events(self, model: str = "", limit: int = 0) -> list[EventRecord]:
         limit = _DEFAULT_EVENT_LIMIT if limit <= 0 else min(limit, _MAX_EVENT_LIMIT)
@@ -386,6 +388,30 @@ class Catalogue:
             record = self._version(conn, model, version)
         self._on_change(generation)
         return record
+
+    def reload_version(self, model: str, version: int, actor: str, reason: str = "") -> VersionRecord:
+        """Ask every gateway to load an active version again where it FAILED or waits to retry a
+        fetch (the version's reload count goes up in a new config generation); audited."""
+        with self._write_lock, self._db.begin() as conn:
+            self._model_row(conn, model)
+            current = self._version(conn, model, version)
+            if current.state != ACTIVE:
+                raise Conflict(f"{model} version {version} is {current.state}; only an active version is loaded")
+            r = t.version_reloads.c
+            key = (r.model == model) & (r.version == version)
+            count = conn.execute(select(r.reloads).where(key)).scalar()
+            if count is None:
+                conn.execute(t.version_reloads.insert().values(model=model, version=version, reloads=1))
+            else:
+                conn.execute(update(t.version_reloads).where(key).values(reloads=int(count) + 1))
+            self._event(
+                conn, "version_reload", model, version, actor,
+                f"asked the gateways to reload {model} version {version}" + (f": {reason}" if reason else ""),
+                {"reason": reason, "reloads": int(count or 0) + 1},
+            )
+            generation = bump_generation(conn)
+        self._on_change(generation)
+        return current
 
     def roll_back_version(self, model: str, version: int, actor: str, reason: str) -> VersionRecord:
         """active -> rolled_back: the version leaves the split and the shadows (gateways drain and release

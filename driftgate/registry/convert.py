@@ -154,13 +154,15 @@ def traffic_pb(tr: TrafficRecord, gateways: Iterable[GatewayStatus] = ()) -> pb.
     return msg
 
 
-def model_pb(m: ModelRecord, gateways: Iterable[GatewayStatus] = ()) -> pb.ModelInfo:
+def model_pb(m: ModelRecord, gateways: Iterable[GatewayStatus] = (), desired: int = -1) -> pb.ModelInfo:
+    """``desired``: the registry's config generation, to name the gateways behind it (-1: none named)."""
     gateways = list(gateways)
     return pb.ModelInfo(
         name=m.name,
         versions=[version_pb(v, gateways) for v in m.versions],
         traffic=traffic_pb(m.traffic, gateways),
         settings=settings_pb(m.settings),
+        lagging=lagging_pb(gateways, desired) if desired >= 0 else [],
     )
 
 
@@ -180,6 +182,7 @@ def config_pb(config: DesiredConfig) -> pb.GatewayConfig:
                 artifact_sha256=v.artifact_sha256,
                 artifact_size=v.artifact_size,
                 signature=signature_pb(v.signature),
+                reload=config.reloads.get((m.name, v.version), 0),
             )
             profile = profile_pb(v)
             if profile is not None:
@@ -235,6 +238,9 @@ def gateway_status(r: pb.GatewayReport) -> GatewayStatus:
             (m.model, tuple((w.version, w.weight) for w in m.weights), tuple((x.version, x.rate) for x in m.shadows))
             for m in r.routes
         ),
+        # a gateway from before these fields reports what it received as applied
+        received_generation=max(r.received_generation, r.applied_generation),
+        config_error=r.config_error[:2000],
     )
 
 
@@ -244,8 +250,22 @@ def _stats_record(s: pb.VersionStats) -> VersionStatsRecord:
     return VersionStatsRecord(**values)
 
 
-def gateway_info_pb(g: GatewayStatus) -> pb.GatewayInfo:
+def lagging_pb(gateways: Iterable[GatewayStatus], desired: int) -> list[pb.GatewayLag]:
+    """Gateways that have not fully applied the ``desired`` generation, with their reason."""
+    return [
+        pb.GatewayLag(gateway_id=g.gateway_id, applied_generation=g.applied_generation, desired_generation=desired,
+                      reason=g.config_error)
+        for g in gateways
+        if g.applied_generation < desired
+    ]
+
+
+def gateway_info_pb(g: GatewayStatus, desired: int = -1) -> pb.GatewayInfo:
     return pb.GatewayInfo(
+        received_generation=g.received_generation,
+        config_error=g.config_error,
+        desired_generation=max(desired, 0),
+        lagging=g.applied_generation < desired,
         gateway_id=g.gateway_id,
         address=g.address,
         host=g.host,

@@ -63,11 +63,11 @@ class ControlService(control_pb2_grpc.ControlServicer):
     async def ListModels(self, request: pb.ListModelsRequest, context: Any) -> pb.ListModelsResponse:
         models = await asyncio.to_thread(self._catalogue.list_models)
         live = self._gateways.live()
-        return pb.ListModelsResponse(models=[convert.model_pb(m, live) for m in models])
+        return pb.ListModelsResponse(models=[convert.model_pb(m, live, self._hub.generation) for m in models])
 
     async def GetModel(self, request: pb.GetModelRequest, context: Any) -> pb.ModelInfo:
         model = await asyncio.to_thread(self._catalogue.get_model, request.name)
-        return convert.model_pb(model, self._gateways.live())
+        return convert.model_pb(model, self._gateways.live(), self._hub.generation)
 
     async def RetireVersion(self, request: pb.RetireVersionRequest, context: Any) -> pb.VersionInfo:
         record = await asyncio.to_thread(
@@ -144,7 +144,8 @@ class ControlService(control_pb2_grpc.ControlServicer):
             yield pb.ArtifactChunk(data=bytes(view[start : start + ARTIFACT_CHUNK_BYTES]), total_size=len(data))
 
     async def ListGateways(self, request: pb.ListGatewaysRequest, context: Any) -> pb.ListGatewaysResponse:
-        return pb.ListGatewaysResponse(gateways=[convert.gateway_info_pb(g) for g in self._gateways.all()])
+        desired = self._hub.generation
+        return pb.ListGatewaysResponse(gateways=[convert.gateway_info_pb(g, desired) for g in self._gateways.all()])
 
     # ---- observation and audit ----
 
@@ -156,3 +157,11 @@ class ControlService(control_pb2_grpc.ControlServicer):
     async def ListEvents(self, request: pb.ListEventsRequest, context: Any) -> pb.ListEventsResponse:
         events = await asyncio.to_thread(self._catalogue.list_events, request.model, request.limit)
         return pb.ListEventsResponse(events=[convert.event_pb(e) for e in events])
+
+    # ---- operator actions on the gateways ----
+
+    async def ReloadVersion(self, request: pb.ReloadVersionRequest, context: Any) -> pb.VersionInfo:
+        record = await asyncio.to_thread(
+            self._catalogue.reload_version, request.model, request.version, request.actor, request.reason
+        )
+        return convert.version_pb(record, self._gateways.live())

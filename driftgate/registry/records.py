@@ -127,6 +127,7 @@ class DesiredConfig:
 
     generation: int
     models: tuple[ModelRecord, ...]
+    reloads: dict[tuple[str, int], int] = field(default_factory=dict)  # (model, version) -> reloads asked for
 
 
 @dataclass(slots=True)
@@ -186,6 +187,8 @@ class GatewayStatus:
     reported_at: str  # RFC 3339, UTC
     # model -> (weights, shadows) as the gateway routes it now
     routes: tuple[tuple[str, tuple[tuple[int, int], ...], tuple[tuple[int, float], ...]], ...] = ()
+    received_generation: int = 0  # the newest config the gateway received (applied_generation: fully applied)
+    config_error: str = ""  # why it is behind: its last error applying a config; empty when none
 
     def state_of(self, model: str, version: int) -> LoadedVersion | None:
         for v in self.versions:
