@@ -184,9 +184,11 @@ class GatewayServer:
             if now != serving and self.servicer.accepting:
                 serving = now
                 status = health_pb2.HealthCheckResponse.SERVING if now else health_pb2.HealthCheckResponse.NOT_SERVING
-                await self.health.set("", status)
+                # readiness is the inference service's status; "" stays a liveness answer (the loop
+                # runs): a gateway waiting for its registry is not helped by a restart
                 await self.health.set(SERVICE, status)
                 if now and not announced:
+                    await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
                     announced = True
                     log.info("gateway ready: %s", ", ".join(sorted(self.plane.models)) or "no models")
                 elif not now:

@@ -16,6 +16,7 @@ shows this gateway as lagging (``driftgate models show``) and Prometheus can ale
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -190,7 +191,8 @@ class RegistryLink:
                         call.cancel()
                     self._set_connected(False)
                     backoff = max(backoff, 1.0)
-                    await self.report_once()  # the registry hears it now, not at the next tick
+                    with contextlib.suppress(Exception):
+                        await self.report_once()  # the registry hears it now, not at the next tick
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0 if not self.apply_error else 30.0)
 
@@ -318,13 +320,23 @@ class RegistryLink:
                 self._plane.requestlog.commit(mark)  # only now: a failed report loses no scored row
                 if self._pause is not None:
                     self._pause.labels("commit").observe(time.perf_counter() - started)
+            self._episodes.ok("report", "reports reach the registry again")
             return True
         except grpc.aio.AioRpcError as exc:
-            log.debug("report failed: %s", exc.code().name)
             self._sent_window.clear()  # resend the windows next time: a report replaces, never adds
+            if exc.code() == grpc.StatusCode.UNAVAILABLE and not (exc.details() or "").startswith("registry storage"):
+                log.debug("report failed: %s", exc.code().name)  # the registry is away: the watch loop says so
+            else:  # it answered and refused: the scored rows wait here, and someone must know why
+                self._episodes.fail("report", f"the registry refused a report (scored rows kept here, resent): "
+                                              f"{_describe(exc)}", exc)
             return False
 
     async def report_forever(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            await self.report_once()
+            try:
+                await self.report_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never end the loop: shout once, go on
+                self._episodes.fail("report", f"building or sending a report failed: {_describe(exc)}", exc)

@@ -245,7 +245,8 @@ async def test_a_full_artifact_cache_shouts_once_shows_lagging_and_heals(  # typ
 
 async def health(port: int) -> int:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="inference.GRPCInferenceService"))
         return reply.status  # type: ignore[no-any-return]
 
 
