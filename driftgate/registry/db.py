@@ -50,6 +50,7 @@ __all__ = [
     "models",
     "shadows",
     "traffic_weights",
+    "version_reloads",
     "versions",
 ]
 
@@ -113,6 +114,16 @@ events = Table(
     Column("actor", String(200), nullable=False, default=""),
     Column("message", Text, nullable=False, default=""),
     Column("details", Text, nullable=False, default="{}"),  # JSON
+)
+
+# Reloads an operator asked for (ReloadVersion), per version: the count travels in the config, and a
+# gateway retries a version that FAILED there when it changes.
+version_reloads = Table(
+    "version_reloads",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("reloads", Integer, nullable=False),
 )
 
 config_generation = Table(

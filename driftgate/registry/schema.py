@@ -59,7 +59,7 @@ def head_revision() -> str:
 
 def declared_metadata() -> MetaData:
     """The one MetaData with every table the code declares (for comparing with the migrations)."""
-    from driftgate.registry import artifact_db, db, labels, rollout_db  # noqa: F401  (their tables sit on it)
+    from driftgate.registry import artifact_db, db, held_labels, labels, rollout_db  # noqa: F401  (their tables sit on it)
 
     return db.metadata
 
