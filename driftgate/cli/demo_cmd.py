@@ -12,6 +12,10 @@ counts every request and every failure. Then:
 
 It ends with a timeline (the audit log) and, with ``--json``, one JSON object: requests_sent,
 failed_requests, promoted_version, rolled_back_version, timeline.
+
+The registry's web dashboard (docs/dashboard.md) shows it all live: the demo prints its address and how to
+log in (the administrator's token file under the home; a ``?token=`` link on the terminal only, never in
+the JSON), and ``--stay`` keeps everything serving after the story until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from typing import Any
 from driftgate.cli.argtypes import number
 
 __all__ = ["register"]
+
+ADMIN_TOKEN_FILE = "admin.token"  # written by the registry at its first start (driftgate.registry.tokens)
 
 DEMO_ENV = {
     "DRIFTGATE_DRIFT__WINDOW_SECONDS": "2",
@@ -107,15 +113,19 @@ class Traffic:
                 next_send = time.perf_counter()
 
 
-def _start_serve(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str, str]:
+def _start_serve(
+    home: Path, env: dict[str, str], dashboard_port: int = 0
+) -> tuple[subprocess.Popen[str], str, str, str]:
     argv = [sys.executable, "-m", "driftgate", "--home", str(home), "serve", "--port", "0", "--metrics-port", "-1",
-            "--registry-port", "0", "--host", "127.0.0.1"]
+            "--registry-port", "0", "--host", "127.0.0.1", "--dashboard-port", str(dashboard_port)]
     log = (home / "serve.log").open("w")
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
                                env={**os.environ, **env})
-    gateway = registry = ""
+    gateway = registry = dashboard = ""
     assert process.stdout is not None
     for line in process.stdout:
+        if m := re.search(r"dashboard on (\S+)", line):
+            dashboard = dashboard or m.group(1)
         if m := re.search(r"gateway listening on (\S+)", line):
             gateway = gateway or m.group(1)
         if m := re.search(r"registry listening on (\S+)", line):
@@ -126,7 +136,19 @@ def _start_serve(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str]
         process.kill()
         raise RuntimeError(f"driftgate serve did not start; see {home / 'serve.log'}")
     threading.Thread(target=lambda: [None for _ in process.stdout or ()], daemon=True).start()
-    return process, gateway, registry
+    return process, gateway, registry, dashboard
+
+
+def _dashboard_login(home: Path, url: str) -> tuple[str, str]:
+    """(where the administrator's token is, a link that logs a browser in once) for the terminal."""
+    from driftgate.dashboard import login_url
+
+    token_file = home / ADMIN_TOKEN_FILE
+    try:
+        token = token_file.read_text().strip()
+    except OSError:
+        return str(token_file), ""
+    return str(token_file), login_url(url, token) if token else ""
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -160,7 +182,7 @@ def _demo(args: argparse.Namespace) -> int:
         home.mkdir(parents=True, exist_ok=True)
     env = dict(DEMO_ENV)
     say(f"starting driftgate serve under {home} (trains and registers the demo model fraud v1)")
-    process, gateway, registry = _start_serve(home, env)
+    process, gateway, registry, dashboard = _start_serve(home, env, args.dashboard_port)
     traffic = Traffic(gateway, args.rate)
     result: dict[str, Any] = {}
     try:
@@ -174,6 +196,11 @@ def _demo(args: argparse.Namespace) -> int:
                 raise CliError("the gateway did not become ready")
             time.sleep(0.2)
         say(f"gateway {gateway} serves fraud v1; registry {registry}")
+        if dashboard:
+            token_file, link = _dashboard_login(home, dashboard)
+            say(f"dashboard {dashboard}: log in with the token in {token_file}")
+            if link and not quiet:  # the link holds the token: the local terminal only, never the JSON
+                out.print(f"         open [bold]{link}[/] (logs this browser in once)")
         traffic.start()
         say(f"client sends {args.rate:g} requests/s of {traffic.batch} card transactions each")
         loop.SetRetrainPolicy(rpb.RetrainPolicy(
@@ -253,6 +280,16 @@ def _demo(args: argparse.Namespace) -> int:
             "milestones": marks,
             "timeline": timeline,
         }
+        if args.stay:
+            say("the story is over; everything keeps serving until Ctrl-C (--stay)")
+            traffic = Traffic(gateway, args.rate)
+            traffic.drift = args.drift
+            traffic.start()
+            try:
+                while process.poll() is None:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
         channel.close()
     finally:
         traffic.stop()
@@ -303,4 +340,8 @@ def register(sub: Any) -> None:
     p.add_argument("--rate", type=number(0, low_open=True), default=60.0, help="client requests per second")
     p.add_argument("--warmup", type=number(0), default=6.0, help="seconds of steady traffic before the shift")
     p.add_argument("--json", action="store_true", help="end with one JSON object")
+    p.add_argument("--dashboard-port", type=int, default=0,
+                   help="the web dashboard's port (default 0: a free one, printed; -1 turns it off)")
+    p.add_argument("--stay", action="store_true",
+                   help="after the story, keep serving (and the client sending) until Ctrl-C, to look around")
     p.set_defaults(func=_demo)

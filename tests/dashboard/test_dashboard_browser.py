@@ -206,4 +206,30 @@ def test_operator_changes_a_weight_and_the_gateway_routes_accordingly(stack: Sta
     browser.get(stack.dash.url + "/rollouts?actor=otto")
     events = browser.find_element("id", "events").text
     assert "otto" in events and "fraud traffic" in events and "move everything to v1" in events
+    _shoot(browser, stack, "audit")
+
+
+def test_rollout_timeline_and_an_operator_pauses_it(stack: Stack, browser: Any) -> None:
+    dash = stack.dash
+    dash.server.controller.rollouts.start("fraud", 1, 2, actor="ada")  # the champion v1 against v2
+
+    def in_canary() -> bool:
+        stack.infer(4, "canary")
+        r = dash.server.rollout_store.latest_rollout("fraud")
+        return r is not None and r.state == "canary" and bool(r.gates)
+
+    _wait(in_canary, "the rollout's first canary step with gate readings", 60)
+    browser.get(stack.dash.url + "/models/fraud")  # still the operator's session
+    browser.find_element("id", "rollout-pause").click()
+    _wait(lambda: browser.find_elements("id", "confirm-form"), "the confirm step", 20)
+    browser.find_element("id", "confirm-yes").click()
+    _wait(lambda: browser.find_elements("id", "notice"), "the result", 20)
+    record = dash.server.rollout_store.latest_rollout("fraud")
+    assert record is not None and record.paused
+
+    browser.get(stack.dash.url + "/rollouts?model=fraud")
+    section = browser.find_element("id", f"rollout-{record.id}").text
+    assert "score PSI" in section and "error rate" in section  # each gate against its threshold
+    assert "rollout_paused" in section and "otto" in section
     _shoot(browser, stack, "rollouts")
+    dash.server.controller.rollouts.abort("fraud", "ada", "end of the test")

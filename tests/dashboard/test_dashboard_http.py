@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route
 from driftgate.dashboard.access import PUBLIC, ROUTE_ROLES, VIEWER, allows
 from driftgate.dashboard.app import build_app
 from driftgate.dashboard.sessions import COOKIE
+from driftgate.registry.records import GatewayStatus, LoadedVersion
 from tests.dashboard.dashboard_helpers import Dashboard
 
 ROLES = ("viewer", "operator", "admin")
@@ -168,3 +169,49 @@ def test_operator_action_is_confirmed_and_audited(dashboard: Dashboard) -> None:
 
 def test_viewer_role_is_the_least_for_pages() -> None:
     assert all(ROUTE_ROLES[n] == VIEWER for n in ("overview", "model", "rollouts", "model_charts"))
+
+
+def _gateway_holds_both_versions(dashboard: Dashboard) -> None:
+    """What a gateway's report says when it has loaded v1 and v2 (recorded into the registry's tracker)."""
+    dashboard.server.gateways.record(GatewayStatus(
+        gateway_id="gw-test", address="127.0.0.1:1", host="test", pid=1, started_at="", applied_generation=0,
+        versions=(LoadedVersion("fraud", 1, "READY"), LoadedVersion("fraud", 2, "READY")), stats=(),
+        last_seen=0.0, reported_at="",
+    ))
+
+
+def test_rollout_actions_from_the_page(dashboard: Dashboard) -> None:
+    rollouts = dashboard.server.controller.rollouts
+    _gateway_holds_both_versions(dashboard)
+    record = rollouts.start("fraud", 1, 2, actor="ada")
+    try:
+        with dashboard.client("otto") as c:
+            page = c.get("/models/fraud").text
+            assert 'id="rollout-pause"' in page and 'id="rollout-abort"' in page
+            csrf = dashboard.csrf(c, "/models/fraud")
+            r = c.post("/models/fraud/rollout/pause", data={"csrf": csrf})
+            assert r.status_code == 200 and "Pause the rollout of fraud" in r.text
+            assert not dashboard.server.rollout_store.rollout(record.id).paused  # asked, not done
+            r = c.post("/models/fraud/rollout/pause", data={"csrf": csrf, "confirm": "yes", "reason": "look first"})
+            assert r.status_code == 303
+            assert dashboard.server.rollout_store.rollout(record.id).paused
+            assert 'id="rollout-resume"' in c.get("/models/fraud").text
+            r = c.post("/models/fraud/rollout/nonsense", data={"csrf": csrf, "confirm": "yes"})
+            assert r.status_code == 404
+            _gateway_holds_both_versions(dashboard)  # abort moves the traffic back to the champion
+            r = c.post("/models/fraud/rollout/abort", data={"csrf": csrf, "confirm": "yes"})
+            assert r.status_code == 303
+            assert dashboard.server.rollout_store.rollout(record.id).state == "aborted"
+            # nothing to act on any more: the core's Conflict is a 409 with its reason
+            r = c.post("/models/fraud/rollout/resume", data={"csrf": csrf, "confirm": "yes"})
+            assert r.status_code == 409 and "no rollout in progress" in r.text
+            timeline = c.get("/rollouts", params={"model": "fraud"}).text
+            assert f'id="rollout-{record.id}"' in timeline
+            assert "rollout_paused" in timeline and "rollout_aborted" in timeline
+        events = dashboard.server.catalogue.list_events("fraud", 50)
+        assert [e for e in events if e.kind == "rollout_paused" and e.actor == "otto" and "look first" in e.message]
+    finally:
+        current = dashboard.server.rollout_store.latest_rollout("fraud")
+        if current is not None and current.active:
+            _gateway_holds_both_versions(dashboard)
+            rollouts.abort("fraud", "ada", "test cleanup")
