@@ -28,6 +28,7 @@ __all__ = ["Child", "Supervisor"]
 
 _LISTEN = re.compile(r"(gateway|registry) listening on (\S+)(?: \((\w+)\))?")
 _METRICS = re.compile(r"metrics on (\S+)")
+_DASHBOARD = re.compile(r"dashboard on (\S+)")
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Child:
     address: str = ""
     transport: str = ""  # plaintext, TLS or mTLS, as the child says in its listening line
     metrics: str = ""
+    dashboard: str = ""
     ready: threading.Event = field(default_factory=threading.Event)
     restarts: int = 0
     next_restart: float = 0.0
@@ -57,6 +59,8 @@ class Supervisor:
             sys.stdout.flush()
             if not child.metrics and (m := _METRICS.search(line)):
                 child.metrics = m.group(1)
+            if not child.dashboard and (m := _DASHBOARD.search(line)):
+                child.dashboard = m.group(1)
             match = _LISTEN.search(line)
             if match and not child.ready.is_set():
                 child.address = match.group(2)

@@ -200,6 +200,8 @@ def _print_listeners(settings: Any, gateway: Any, registry: Any, registry_addres
     if registry is not None:
         rows.append(("registry, control API (gRPC)", f"{settings.registry.host}:{registry.address.rsplit(':', 1)[1]}",
                      registry.transport or "plaintext"))
+        if registry.dashboard:
+            rows.append(("registry, web dashboard", registry.dashboard, "HTTP, token login"))
     else:
         rows.append(("registry (external)", registry_address, "TLS" if settings.tls.ca is not None else "plaintext"))
     width = max(len(r[0]) for r in rows)
