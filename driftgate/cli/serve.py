@@ -81,9 +81,9 @@ def _run_gateway(args: argparse.Namespace) -> int:
             return 2
         gs = settings.gateway
         shown = _shown(gs.host)
-        print(f"gateway listening on {shown}:{port} ({server.transport})", flush=True)
-        if server.metrics_port:
+        if server.metrics_port:  # before the listening line: serve's table is printed once that one is read
             print(f"metrics on http://{_shown(gs.metrics_host)}:{server.metrics_port}/metrics (plain HTTP)", flush=True)
+        print(f"gateway listening on {shown}:{port} ({server.transport})", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -328,3 +328,16 @@ def test_registry_refuses_a_plaintext_non_loopback_bind(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
+
+
+def test_settings_that_cannot_work_stop_at_start_in_one_line(pki: Pki, tmp_path: Path) -> None:
+    """A key that does not match its certificate, and serve's TLS without a CA for its gateways to verify
+    their registry: exit 2 with the reason, before anything listens."""
+    mismatched = _driftgate(tmp_path / "a", "registry", "--port", "0", "--no-demo",
+                            "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.client_key))
+    no_ca = _driftgate(tmp_path / "b", "serve", "--port", "0", "--registry-port", "0",
+                       "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key))
+    assert mismatched.returncode == 2 and no_ca.returncode == 2
+    (line,) = mismatched.stderr.strip().splitlines()
+    assert "does not match the certificate" in line, mismatched.stderr
+    assert "pass the global --ca FILE" in no_ca.stdout, no_ca.stdout
