@@ -58,6 +58,7 @@ class Cluster:
     net: Network
     tmp: Path
     gateways: dict[str, Any]
+    tokens: dict[str, str]
 
     def client(self, *args: str, timeout: float = 240) -> dict[str, Any]:
         out = self.net.run("client", [sys.executable, str(HOSTCLIENT), *args], env=ENV, timeout=timeout, cwd=ROOT)
@@ -67,7 +68,7 @@ class Cluster:
 
     def cli(self, *args: str, timeout: float = 120) -> Any:
         argv = [sys.executable, "-m", "driftgate", "--home", str(self.tmp / "cli"), "--registry", REGISTRY, *args]
-        out = self.net.run("client", argv, env=ENV, timeout=timeout, cwd=ROOT)
+        out = self.net.run("client", argv, env={**ENV, **self.tokens}, timeout=timeout, cwd=ROOT)
         assert out.returncode == 0, f"driftgate {' '.join(args)} failed ({out.returncode}):\n{out.stderr[-3000:]}"
         return json.loads(out.stdout) if "--json" in args else out.stdout
 
@@ -106,9 +107,19 @@ class Lines:
                              f"{self.log.read_text()[-3000:]}")
 
 
-def _start_gateway(net: Network, tmp: Path, name: str) -> subprocess.Popen[str]:
+def _tokens(registry_home: Path) -> dict[str, str]:
+    """The tokens the registry made at its first start (<home>/admin.token, gateway.token), handed to the
+    other hosts as an operator would: the CLI's DRIFTGATE_TOKEN, the gateways' DRIFTGATE_GATEWAY__TOKEN."""
+    admin, gateway = registry_home / "admin.token", registry_home / "gateway.token"
+    if not admin.exists():  # a registry without API tokens (before issue 13's auth half)
+        return {}
+    return {"DRIFTGATE_TOKEN": admin.read_text().strip(), "DRIFTGATE_GATEWAY__TOKEN": gateway.read_text().strip()}
+
+
+def _start_gateway(net: Network, tmp: Path, name: str, tokens: dict[str, str]) -> subprocess.Popen[str]:
     log = tmp / f"{name}.log"
-    env = {**ENV, "DRIFTGATE_GATEWAY__GATEWAY_ID": name}
+    env = {**ENV, "DRIFTGATE_GATEWAY__GATEWAY_ID": name,
+           **{k: v for k, v in tokens.items() if k.startswith("DRIFTGATE_GATEWAY__")}}
     process = net.popen(name, [sys.executable, "-m", "driftgate", "--home", str(tmp / name), "--registry", REGISTRY,
                                "gateway", "--host", HOSTS[name], "--port", "8001", "--metrics-port", "-1"],
                         env=env, log=log, cwd=ROOT)
@@ -130,10 +141,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                                           "registry", "--host", HOSTS["registry"], "--port", "8005"],
                              env=ENV, log=log, cwd=ROOT)
         Lines(registry, log).wait(r"registry listening on \S+", 300)
-        gateways = {name: _start_gateway(net, tmp, name) for name in ("gw1", "gw2")}
+        tokens = _tokens(tmp / "registry")
+        gateways = {name: _start_gateway(net, tmp, name, tokens) for name in ("gw1", "gw2")}
         lb_env = {"DRIFTGATE_LB_BIND": LB, "DRIFTGATE_GATEWAY_1": GW1, "DRIFTGATE_GATEWAY_2": GW2}
         net.popen("lb", [str(haproxy), "-db", "-f", str(HAPROXY_CFG)], env=lb_env, log=tmp / "haproxy.log")
-        cluster = Cluster(net, tmp, gateways)
+        cluster = Cluster(net, tmp, gateways, {k: v for k, v in tokens.items() if k == "DRIFTGATE_TOKEN"})
         for target in (GW1, GW2, LB):
             assert cluster.client("ready", target, "--timeout", "120")["ready"], f"{target} never became ready"
         yield cluster
