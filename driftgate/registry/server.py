@@ -83,6 +83,9 @@ class RegistryServer:
         self.certs: ServerCertificates | None = server_certificates(settings.tls)
         check_bind(settings.registry.host, self.certs, insecure=settings.registry.insecure,
                    what="registry's control API")
+        if settings.registry.dashboard_port >= 0:
+            check_bind(settings.registry.dashboard_host, self.certs, insecure=settings.registry.insecure,
+                       what="web dashboard")
         self.db = Database.for_home(home, settings.registry.database_url,
                                     upgrade_older=settings.registry.migrate_on_start)
         if not settings.registry.database_url:
@@ -163,8 +166,10 @@ class RegistryServer:
             accuracy=self.accuracy, rollouts=self.rollout_store, rollout_manager=self.controller.rollouts,
             rollout_settings=self.settings.rollout,
         )
-        app = build_app(Readout(parts), self.authenticator)
-        return DashboardServer(app, rs.dashboard_host, rs.dashboard_port)
+        tls = self.settings.tls if self.certs is not None else None  # HTTPS with the registry's certificate
+        app = build_app(Readout(parts), self.authenticator, secure_cookies=tls is not None)
+        return DashboardServer(app, rs.dashboard_host, rs.dashboard_port,
+                               certfile=tls.cert if tls else None, keyfile=tls.key if tls else None)
 
     async def start(self) -> int:
         """Bind and serve; returns the port (the one picked when settings ask for port 0)."""

@@ -16,7 +16,7 @@ import httpx
 from driftgate.dashboard.access import Principal
 from driftgate.registry.records import RegisterRequest
 from driftgate.registry.server import RegistryServer
-from driftgate.settings import DriftSettings, GatewaySettings, RegistrySettings, Settings
+from driftgate.settings import DriftSettings, GatewaySettings, RegistrySettings, Settings, TlsSettings
 from tests.registry.registry_helpers import npy, tiny_model
 
 
@@ -58,8 +58,11 @@ class Dashboard:
         return m.group(1)
 
 
-def start_dashboard(home: Path, *, gateway_report_s: float = 1.0) -> Iterator[Dashboard]:
+def start_dashboard(
+    home: Path, *, gateway_report_s: float = 1.0, tls: TlsSettings | None = None
+) -> Iterator[Dashboard]:
     settings = Settings(
+        tls=tls or TlsSettings(),
         home=home,
         registry=RegistrySettings(port=0, demo=False, dashboard_port=0),
         gateway=GatewaySettings(report_interval_s=gateway_report_s),
