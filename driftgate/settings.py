@@ -87,12 +87,14 @@ class GatewaySettings(BaseModel):
     gc_freeze: bool = True
     """Once ready, move the objects of start-up (imports, numba, onnxruntime) to the permanent GC
     generation, so that full collections stop rescanning them (each cost ~150-250 ms here)."""
-    max_inflight: int = Field(32, ge=0)
+    max_inflight: int = Field(64, ge=0)
     """Inference calls (ModelInfer, and requests on a ModelStreamInfer stream) this worker holds at
     once, counted from the moment grpc hands it the call, before the request is read; beyond it a
     call is refused at once with RESOURCE_EXHAUSTED (counted as reason "overload"). 0: no limit.
-    The default keeps admitted requests' p99 near the uncontended one on a 2-core host
-    (bench/admission.md)."""
+    It bounds what requests held across an await (adaptive batching, large batches, slow models)
+    can pile up; calls grpc has not handed to the worker yet wait in grpc's own queue, which this
+    does not see (bench/admission.md). 64 cost no goodput with batching at 32 rows, where 8 halved
+    it (bench/admission.md)."""
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=4096)
     """Largest request message the inference service accepts (and response it sends); grpc
     refuses a larger one with RESOURCE_EXHAUSTED before the gateway reads it. 4 MiB holds ~34,000

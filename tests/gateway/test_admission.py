@@ -289,8 +289,8 @@ def test_nan_policy_reject_set_through_the_cli(gateway: Served) -> None:
     shown = gateway.cli("models", "input-policy", "fraud", "--nan", "reject")
     assert "reject" in shown.stdout
     assert "reject" in gateway.cli("models", "input-policy", "fraud").stdout
-    events = gateway.cli("events", "fraud").stdout
-    assert "settings_updated" in events and "non-finite inputs: reject" in events
+    events = gateway.cli("events", "fraud", "--json").stdout
+    assert '"settings_updated"' in events and "non-finite inputs: reject" in events
     try:
         for _ in range(400):  # until the worker applied the new config
             try:
