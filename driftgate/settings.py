@@ -18,6 +18,7 @@ __all__ = [
     "RegistrySettings",
     "RolloutSettings",
     "Settings",
+    "StatsSettings",
     "TlsSettings",
 ]
 
@@ -135,6 +136,11 @@ class RegistrySettings(BaseModel):
     """Web dashboard port (driftgate/dashboard); 0 picks a free one, -1 turns it off."""
     insecure: bool = False
     """Allow listening on a non-loopback address without TLS (the registry refuses to otherwise)."""
+    metrics_host: str = "127.0.0.1"
+    """Address the registry's Prometheus endpoint (/metrics) listens on (loopback by default)."""
+    metrics_port: int = -1
+    """Registry Prometheus endpoint port (drift, accuracy, rollouts, gateways' config lag); -1: off,
+    0 picks a free one."""
 
 
 class RolloutSettings(BaseModel):
@@ -235,6 +241,14 @@ class TlsSettings(BaseModel):
         return None if value == "" else value
 
 
+class StatsSettings(BaseModel):
+    resolution_s: float = Field(2.0, gt=0)
+    """Time slot of the registry's traffic history (driftgate stats): windows and series are
+    whole slots, so a window's edges are this precise."""
+    history_s: float = Field(900.0, gt=0)
+    """How far back the registry keeps per-version traffic counts (the longest stats window)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFTGATE_", env_nested_delimiter="__", extra="ignore")
 
@@ -247,3 +261,4 @@ class Settings(BaseSettings):
     accuracy: AccuracySettings = Field(default_factory=AccuracySettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
+    stats: StatsSettings = Field(default_factory=StatsSettings)

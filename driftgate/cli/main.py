@@ -2,7 +2,7 @@
 
     driftgate serve                    registry sidecar + gateway with the demo model
     driftgate gateway | registry       one process of either kind
-    driftgate models | traffic | drift | events    operate the registry
+    driftgate models | traffic | drift | stats | events    operate the registry
     driftgate bench                    load-test any Open Inference Protocol endpoint
 """
 
@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "driftgate.cli.models",
     "driftgate.cli.traffic",
     "driftgate.cli.drift",
+    "driftgate.cli.stats",
     "driftgate.cli.events",
     "driftgate.cli.bench",
     "driftgate.cli.feedback",

@@ -68,6 +68,9 @@ class DataPlane:
         self.metrics = metrics
         self.requestlog = requestlog  # scored ids for the join with delayed labels; None: off
         self.models: Mapping[str, ServedModel] = {}
+        # requests refused before a version scored them, by (model, gRPC code name), cumulative;
+        # model "" for a model not served here (the name is the caller's, so it is not kept)
+        self.refused: dict[tuple[str, str], int] = {}
         self._inline_max_rows = inline_max_rows
         self._drift = drift_enabled
         self._random = (rng or random.Random()).random
@@ -105,6 +108,11 @@ class DataPlane:
         if routes is None:
             raise ModelNotReady(f"model {model.name!r} has no version ready yet; retry shortly")
         return model.ready[routes.choose(key, self._random())]
+
+    def count_refused(self, model: str, code: str) -> None:
+        """One request refused before a version scored it (touched only on the error path)."""
+        key = (model if model in self.models else "", code)
+        self.refused[key] = self.refused.get(key, 0) + 1
 
     # -- scoring -------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from driftgate.gateway.tensors import decode_inputs, requested_outputs, routing_
 from driftgate.proto.inference import grpc_service_pb2 as pb
 from driftgate.signature import TensorSpec
 
-__all__ = ["Read", "RequestReader", "read_message", "request_id", "scan"]
+__all__ = ["Read", "RequestReader", "read_message", "request_id", "request_model", "scan"]
 
 # model, feeds, rows, requested output specs, pinned version ("" for none), routing key from the
 # request's parameters (None for none), request id ("" for none)
@@ -107,6 +107,26 @@ def scan(data: bytes) -> tuple[bytes, int, int, list[tuple[int, int]], int, int]
         parts.append(data[last:])
         key = b"".join(parts)
     return key, id_start, id_end, params, raw_start, raw_end
+
+
+_PARSE_FOR_NAME_MAX = 64 * 1024  # a refused request larger than this, with its name not first: no name
+
+
+def request_model(data: bytes) -> str:
+    """The model a serialized ModelInferRequest names, for the count of a refused request; "" when
+    it cannot be read. Clients write model_name (field 1) first, so it is read from the first
+    bytes without parsing the tensors; otherwise a small request is parsed."""
+    if len(data) > 2 and data[0] == 0x0A and data[1] < 0x80 and 2 + data[1] <= len(data):  # field 1, short
+        try:
+            return data[2 : 2 + data[1]].decode()
+        except UnicodeDecodeError:
+            return ""
+    if len(data) > _PARSE_FOR_NAME_MAX:
+        return ""
+    try:
+        return pb.ModelInferRequest.FromString(data).model_name
+    except DecodeError:
+        return ""
 
 
 def request_id(data: bytes) -> str:

@@ -18,6 +18,7 @@ from driftgate.errors import (
     DeadlineExpired,
     DriftgateError,
     ModelNotReady,
+    ScoringError,
     ShuttingDown,
     TooLarge,
     shown,
@@ -26,7 +27,7 @@ from driftgate.gateway.admission import Admission
 from driftgate.gateway.dataplane import DataPlane, ServedModel
 from driftgate.gateway.memory import HeapTrimmer
 from driftgate.gateway.metrics import GatewayMetrics
-from driftgate.gateway.reader import Read, RequestReader, read_message, request_id
+from driftgate.gateway.reader import Read, RequestReader, read_message, request_id, request_model
 from driftgate.gateway.tensors import check_finite, encode_outputs
 from driftgate.gateway.versions import LoadedVersion
 from driftgate.gateway.wire import ResponseWriter, stream_frame
@@ -283,8 +284,11 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             what = f"routing key {shown(key)} is longer than the gateway's limit of {self._max_key} characters"
         return TooLarge(f"model {shown(model)}: {what}", model)
 
-    def _refused(self, exc: DriftgateError) -> None:
-        self._metrics.rejected.labels(status_for(exc)[0].name).inc()
+    def _refused(self, exc: DriftgateError, model: str) -> None:
+        code = status_for(exc)[0].name
+        self._metrics.rejected.labels(code).inc()
+        if not isinstance(exc, ScoringError):  # a scoring failure is its version's, counted there
+            self._plane.count_refused(model, code)  # for the registry's stats (driftgate stats)
         reason = getattr(exc, "reason", None)
         if reason is not None:
             self.admission.count(exc.model, reason)  # type: ignore[attr-defined]
@@ -304,7 +308,7 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                 read = read_message(request, self._plane)
             return await self._infer(read, context)
         except DriftgateError as exc:
-            self._refused(exc)
+            self._refused(exc, request_model(request) if request.__class__ is bytes else request.model_name)
             raise
         finally:
             self.in_flight -= 1
@@ -340,7 +344,7 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             except Exception as exc:  # per-request errors travel in-band on a stream
                 code, message = status_for(exc)
                 if isinstance(exc, DriftgateError):
-                    self._refused(exc)
+                    self._refused(exc, request.model_name)
                 else:
                     self._metrics.rejected.labels(code.name).inc()
                 if code is grpc.StatusCode.INTERNAL:

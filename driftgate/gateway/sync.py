@@ -277,6 +277,8 @@ class RegistryLink:
                 shadow_requests=c.shadow_requests, shadow_dropped=c.shadow_dropped,
                 shadow_agree=c.shadow_agree, shadow_abs_diff_sum=c.shadow_abs_diff_sum,
             )
+        for (model, code), count in sorted(self._plane.refused.items()):
+            report.refused.add(model=model, code=code, count=count)
         for name, served in sorted(self._plane.models.items()):
             routes = report.routes.add(model=name)
             table = served.routes

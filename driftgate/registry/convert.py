@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from driftgate.registry.records import (
     VersionStatsRecord,
     utc_iso,
 )
+from driftgate.registry.stats_report import ModelStats, VersionWindowStats
 from driftgate.signature import Signature
 
 __all__ = [
@@ -38,12 +40,14 @@ __all__ = [
     "model_pb",
     "register_request",
     "settings_changes",
+    "stats_report_pb",
     "traffic_pb",
     "version_pb",
     "window_snapshot",
 ]
 
 _STATS_FIELDS = tuple(f for f in VersionStatsRecord.__dataclass_fields__)
+_WINDOW_FIELDS = tuple(f for f in VersionWindowStats.__dataclass_fields__)
 
 
 def signature_pb(sig: Signature) -> pb.Signature:
@@ -241,6 +245,7 @@ def gateway_status(r: pb.GatewayReport) -> GatewayStatus:
         # a gateway from before these fields reports what it received as applied
         received_generation=max(r.received_generation, r.applied_generation),
         config_error=r.config_error[:2000],
+        refused=tuple((c.model, c.code, c.count) for c in r.refused),
     )
 
 
@@ -328,3 +333,15 @@ def drift_report_pb(model: str, window_seconds: float, reports: Iterable[Version
         if r.score is not None:
             vd.score.CopyFrom(_column_drift_pb(r.score, r.alerting))
     return msg
+
+
+def stats_report_pb(s: ModelStats) -> pb.StatsReport:
+    out = pb.StatsReport(
+        model=s.model, window_seconds=s.window_seconds, covered_seconds=s.covered_seconds, at=s.at, mode=s.mode,
+        requests=s.requests, latency_bounds_us=s.latency_bounds_us, step_seconds=s.step_seconds,
+    )
+    for v in s.versions:
+        out.versions.add(**{f: getattr(v, f) for f in _WINDOW_FIELDS})
+    for series in s.series:
+        out.series.add(version=series.version, points=[pb.StatsPoint(**asdict(p)) for p in series.points])
+    return out

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from driftgate.errors import InvalidRequest
+from driftgate.errors import Conflict, InvalidRequest
 from driftgate.grpc_edge import wrap_servicer
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
@@ -21,6 +21,7 @@ from driftgate.registry.catalogue import Catalogue
 from driftgate.registry.feedback_api import ScoredReports
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.observe import DEFAULT_LOOKBACK_SECONDS, DriftMonitor
+from driftgate.registry.stats_report import StatsReporter
 from driftgate.registry.watch import ConfigHub
 from driftgate.settings import CONTROL_MESSAGE_BYTES
 
@@ -47,7 +48,9 @@ class ControlService(control_pb2_grpc.ControlServicer):
         drift: DriftMonitor,
         hub: ConfigHub,
         scored: ScoredReports | None = None,
+        stats: StatsReporter | None = None,
     ) -> None:
+        self._stats = stats  # per-version traffic windows (driftgate stats); None: not kept
         self._catalogue = catalogue
         self._scored = scored  # scored rows of reports, for the join with labels
         self._gateways = gateways
@@ -129,6 +132,8 @@ class ControlService(control_pb2_grpc.ControlServicer):
         self._drift.check(windows)  # every window is checked before anything of the report is kept
         scored = self._scored.convert(request) if self._scored is not None else []
         self._gateways.record(status)
+        if self._stats is not None:
+            self._stats.history.record(status)
         if windows:
             await asyncio.to_thread(self._drift.ingest, status.gateway_id, windows)
         if self._scored is not None and (scored or request.scored_dropped):
@@ -165,3 +170,17 @@ class ControlService(control_pb2_grpc.ControlServicer):
             self._catalogue.reload_version, request.model, request.version, request.actor, request.reason
         )
         return convert.version_pb(record, self._gateways.live())
+
+    # ---- traffic statistics ----
+
+    async def GetStats(self, request: pb.GetStatsRequest, context: Any) -> pb.StatsReport:
+        if self._stats is None:
+            raise Conflict("this registry keeps no traffic statistics")
+        stats = await asyncio.to_thread(
+            self._stats.model_stats,
+            request.model,
+            request.window_seconds,
+            by_gateway=request.by_gateway,
+            series_step_s=request.series_step_seconds,
+        )
+        return convert.stats_report_pb(stats)

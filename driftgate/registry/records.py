@@ -189,6 +189,9 @@ class GatewayStatus:
     routes: tuple[tuple[str, tuple[tuple[int, int], ...], tuple[tuple[int, float], ...]], ...] = ()
     received_generation: int = 0  # the newest config the gateway received (applied_generation: fully applied)
     config_error: str = ""  # why it is behind: its last error applying a config; empty when none
+    # (model, gRPC code name, count): requests refused before a version scored them, cumulative;
+    # model "" for a model the gateway does not serve
+    refused: tuple[tuple[str, str, int], ...] = ()
 
     def state_of(self, model: str, version: int) -> LoadedVersion | None:
         for v in self.versions:

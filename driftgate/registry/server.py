@@ -4,6 +4,7 @@
       Database (SQLite under <home> or settings.registry.database_url; schema checked, migrated)
       artifacts: ArtifactStore (<home>/artifacts) on SQLite, DatabaseArtifacts on PostgreSQL
       GatewayTracker, DriftMonitor(DriftAggregator), Catalogue, ConfigHub
+      StatsReporter(TrafficHistory): per-version traffic windows from the gateways' reports
       grpc.aio server: driftgate.v1.Control, grpc.health.v1, server reflection
       DashboardServer (driftgate/dashboard): the web dashboard on settings.registry.dashboard_port,
         uvicorn in this process's event loop, reading and acting through the same core objects
@@ -47,6 +48,8 @@ from driftgate.registry.retrain import Retrainer
 from driftgate.registry.rollout import RolloutManager
 from driftgate.registry.rollout_api import RolloutService
 from driftgate.registry.rollout_db import RolloutStore
+from driftgate.registry.stats import TrafficHistory
+from driftgate.registry.stats_report import StatsReporter
 from driftgate.registry.watch import ConfigHub
 from driftgate.settings import Settings
 from driftgate.tls import ServerCertificates, add_port, check_bind, server_certificates, transport_name
@@ -97,6 +100,8 @@ class RegistryServer:
         self.catalogue = Catalogue(self.db, self.artifacts, settings, self.gateways)
         self.aggregator = DriftAggregator(settings.drift.window_seconds, settings.drift.windows)
         self.drift = DriftMonitor(self.catalogue, self.aggregator)
+        history = TrafficHistory(settings.stats.resolution_s, settings.stats.history_s)
+        self.stats = StatsReporter(history, self.catalogue)
         self.hub = ConfigHub(self.catalogue)
         self.labels = LabelStore(self.db, settings.accuracy)
         self.accuracy = AccuracyMonitor(self.catalogue, self.labels, settings.accuracy)
@@ -179,7 +184,10 @@ class RegistryServer:
 
         server = grpc.aio.server(options=grpc_options())
         control_pb2_grpc.add_ControlServicer_to_server(
-            ControlService(self.catalogue, self.gateways, self.drift, self.hub, ScoredReports(self.labels)), server
+            ControlService(
+                self.catalogue, self.gateways, self.drift, self.hub, ScoredReports(self.labels), stats=self.stats
+            ),
+            server,
         )
         feedback_pb2_grpc.add_FeedbackServicer_to_server(FeedbackService(self.accuracy), server)
         self._health = health_aio.HealthServicer()

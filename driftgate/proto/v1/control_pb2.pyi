@@ -447,7 +447,7 @@ class ScoredRecords(_message.Message):
     def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., ids: _Optional[_Iterable[str]] = ..., scores: _Optional[_Iterable[float]] = ..., at: _Optional[_Iterable[float]] = ..., scores_f32: _Optional[bytes] = ..., at_f64: _Optional[bytes] = ...) -> None: ...
 
 class GatewayReport(_message.Message):
-    __slots__ = ("gateway_id", "applied_generation", "versions", "stats", "drift", "address", "started_at", "host", "pid", "routes", "scored", "scored_dropped", "scored_source", "scored_upto", "received_generation", "config_error")
+    __slots__ = ("gateway_id", "applied_generation", "versions", "stats", "drift", "address", "started_at", "host", "pid", "routes", "scored", "scored_dropped", "scored_source", "scored_upto", "received_generation", "config_error", "refused")
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     APPLIED_GENERATION_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -464,6 +464,7 @@ class GatewayReport(_message.Message):
     SCORED_UPTO_FIELD_NUMBER: _ClassVar[int]
     RECEIVED_GENERATION_FIELD_NUMBER: _ClassVar[int]
     CONFIG_ERROR_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
     gateway_id: str
     applied_generation: int
     versions: _containers.RepeatedCompositeFieldContainer[LoadedVersionState]
@@ -480,7 +481,18 @@ class GatewayReport(_message.Message):
     scored_upto: int
     received_generation: int
     config_error: str
-    def __init__(self, gateway_id: _Optional[str] = ..., applied_generation: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ..., drift: _Optional[_Iterable[_Union[DriftWindow, _Mapping]]] = ..., address: _Optional[str] = ..., started_at: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[ModelRoutes, _Mapping]]] = ..., scored: _Optional[_Iterable[_Union[ScoredRecords, _Mapping]]] = ..., scored_dropped: _Optional[int] = ..., scored_source: _Optional[str] = ..., scored_upto: _Optional[int] = ..., received_generation: _Optional[int] = ..., config_error: _Optional[str] = ...) -> None: ...
+    refused: _containers.RepeatedCompositeFieldContainer[RefusedCount]
+    def __init__(self, gateway_id: _Optional[str] = ..., applied_generation: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[LoadedVersionState, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[VersionStats, _Mapping]]] = ..., drift: _Optional[_Iterable[_Union[DriftWindow, _Mapping]]] = ..., address: _Optional[str] = ..., started_at: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[ModelRoutes, _Mapping]]] = ..., scored: _Optional[_Iterable[_Union[ScoredRecords, _Mapping]]] = ..., scored_dropped: _Optional[int] = ..., scored_source: _Optional[str] = ..., scored_upto: _Optional[int] = ..., received_generation: _Optional[int] = ..., config_error: _Optional[str] = ..., refused: _Optional[_Iterable[_Union[RefusedCount, _Mapping]]] = ...) -> None: ...
+
+class RefusedCount(_message.Message):
+    __slots__ = ("model", "code", "count")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    code: str
+    count: int
+    def __init__(self, model: _Optional[str] = ..., code: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class ReportAck(_message.Message):
     __slots__ = ("generation",)
@@ -641,3 +653,114 @@ class ReloadVersionRequest(_message.Message):
     actor: str
     reason: str
     def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GetStatsRequest(_message.Message):
+    __slots__ = ("model", "window_seconds", "by_gateway", "series_step_seconds")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BY_GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    SERIES_STEP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    window_seconds: float
+    by_gateway: bool
+    series_step_seconds: float
+    def __init__(self, model: _Optional[str] = ..., window_seconds: _Optional[float] = ..., by_gateway: _Optional[bool] = ..., series_step_seconds: _Optional[float] = ...) -> None: ...
+
+class VersionWindowStats(_message.Message):
+    __slots__ = ("version", "gateway_id", "role", "requests", "requests_per_second", "rows", "errors", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "share", "configured_share", "shadow_rate", "shadow_mirrored", "shadow_dropped", "shadow_agreement", "shadow_mean_abs_diff", "latency_buckets")
+    class ErrorsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    P50_MS_FIELD_NUMBER: _ClassVar[int]
+    P90_MS_FIELD_NUMBER: _ClassVar[int]
+    P99_MS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_MS_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    CONFIGURED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_RATE_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_MIRRORED_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_AGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_MEAN_ABS_DIFF_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    gateway_id: str
+    role: str
+    requests: int
+    requests_per_second: float
+    rows: int
+    errors: _containers.ScalarMap[str, int]
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    share: float
+    configured_share: float
+    shadow_rate: float
+    shadow_mirrored: int
+    shadow_dropped: int
+    shadow_agreement: float
+    shadow_mean_abs_diff: float
+    latency_buckets: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, version: _Optional[int] = ..., gateway_id: _Optional[str] = ..., role: _Optional[str] = ..., requests: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., rows: _Optional[int] = ..., errors: _Optional[_Mapping[str, int]] = ..., p50_ms: _Optional[float] = ..., p90_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., mean_ms: _Optional[float] = ..., share: _Optional[float] = ..., configured_share: _Optional[float] = ..., shadow_rate: _Optional[float] = ..., shadow_mirrored: _Optional[int] = ..., shadow_dropped: _Optional[int] = ..., shadow_agreement: _Optional[float] = ..., shadow_mean_abs_diff: _Optional[float] = ..., latency_buckets: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class StatsPoint(_message.Message):
+    __slots__ = ("start", "seconds", "requests", "errors", "requests_per_second", "p99_ms", "p50_ms")
+    START_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    P99_MS_FIELD_NUMBER: _ClassVar[int]
+    P50_MS_FIELD_NUMBER: _ClassVar[int]
+    start: float
+    seconds: float
+    requests: int
+    errors: int
+    requests_per_second: float
+    p99_ms: float
+    p50_ms: float
+    def __init__(self, start: _Optional[float] = ..., seconds: _Optional[float] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., p99_ms: _Optional[float] = ..., p50_ms: _Optional[float] = ...) -> None: ...
+
+class VersionSeries(_message.Message):
+    __slots__ = ("version", "points")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    points: _containers.RepeatedCompositeFieldContainer[StatsPoint]
+    def __init__(self, version: _Optional[int] = ..., points: _Optional[_Iterable[_Union[StatsPoint, _Mapping]]] = ...) -> None: ...
+
+class StatsReport(_message.Message):
+    __slots__ = ("model", "window_seconds", "covered_seconds", "at", "mode", "requests", "versions", "latency_bounds_us", "series", "step_seconds")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COVERED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_BOUNDS_US_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    STEP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    window_seconds: float
+    covered_seconds: float
+    at: float
+    mode: str
+    requests: int
+    versions: _containers.RepeatedCompositeFieldContainer[VersionWindowStats]
+    latency_bounds_us: _containers.RepeatedScalarFieldContainer[int]
+    series: _containers.RepeatedCompositeFieldContainer[VersionSeries]
+    step_seconds: float
+    def __init__(self, model: _Optional[str] = ..., window_seconds: _Optional[float] = ..., covered_seconds: _Optional[float] = ..., at: _Optional[float] = ..., mode: _Optional[str] = ..., requests: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[VersionWindowStats, _Mapping]]] = ..., latency_bounds_us: _Optional[_Iterable[int]] = ..., series: _Optional[_Iterable[_Union[VersionSeries, _Mapping]]] = ..., step_seconds: _Optional[float] = ...) -> None: ...

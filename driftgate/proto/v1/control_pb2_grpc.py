@@ -109,6 +109,11 @@ class ControlStub:
                 request_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ReloadVersionRequest.SerializeToString,
                 response_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.VersionInfo.FromString,
                 _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/driftgate.v1.Control/GetStats',
+                request_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.StatsReport.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -211,6 +216,13 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStats(self, request, context):
+        """Per-version traffic over a recent window, summed over gateways (driftgate stats).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -288,6 +300,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ReloadVersion,
                     request_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ReloadVersionRequest.FromString,
                     response_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.VersionInfo.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.GetStatsRequest.FromString,
+                    response_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.StatsReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -695,6 +712,33 @@ class Control:
             '/driftgate.v1.Control/ReloadVersion',
             driftgate_dot_proto_dot_v1_dot_control__pb2.ReloadVersionRequest.SerializeToString,
             driftgate_dot_proto_dot_v1_dot_control__pb2.VersionInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/driftgate.v1.Control/GetStats',
+            driftgate_dot_proto_dot_v1_dot_control__pb2.GetStatsRequest.SerializeToString,
+            driftgate_dot_proto_dot_v1_dot_control__pb2.StatsReport.FromString,
             options,
             channel_credentials,
             insecure,
