@@ -36,6 +36,8 @@ def _settings(args: argparse.Namespace) -> Any:
         updates["host"] = args.host
     if args.port is not None:
         updates["port"] = args.port
+    if args.metrics_port is not None:
+        updates["metrics_port"] = args.metrics_port
     if args.no_demo:
         updates["demo"] = False
     if args.dashboard_port is not None:
@@ -128,6 +130,8 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"registry listening on {server.address} ({server.transport})", flush=True)
                 if server.dashboard_url:
                     print(f"dashboard on {server.dashboard_url}", flush=True)
+                if server.metrics_url:
+                    print(f"registry Prometheus endpoint {server.metrics_url}", flush=True)
                 await stopping
         finally:
             await server.stop(STOP_GRACE_S)
@@ -149,6 +153,9 @@ def register(sub: Any) -> None:
                    help="SQLAlchemy URL (default: DRIFTGATE_REGISTRY__DATABASE_URL, else SQLite under --home)")
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=integer(0, 65535), default=None, help="control API port (default 8005; 0 picks one)")
+    p.add_argument("--metrics-port", type=integer(-1, 65535), default=None,
+                   help="Prometheus /metrics port (default off: -1; 0 picks one; loopback unless "
+                        "DRIFTGATE_REGISTRY__METRICS_HOST says otherwise)")
     p.add_argument("--no-demo", action="store_true", help="do not train the demo model on an empty registry")
     p.add_argument("--dashboard-port", type=int, default=None,
                    help="web dashboard port (default 8006; 0 picks one; -1 turns it off)")

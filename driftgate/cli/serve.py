@@ -163,7 +163,9 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             registry_port = settings.registry.port if args.registry_port is None else args.registry_port
             dashboard = [] if args.dashboard_port is None else ["--dashboard-port", str(args.dashboard_port)]
-            registry = sup.start("registry", ["registry", "--port", str(registry_port), *dashboard], timeout=600)
+            metrics = [] if args.registry_metrics_port is None else ["--metrics-port", str(args.registry_metrics_port)]
+            registry = sup.start("registry", ["registry", "--port", str(registry_port), *dashboard, *metrics],
+                                 timeout=600)
             registry_address = registry.address
         common = ["--device", gs.device, "--workers", str(gs.workers), "--host", gs.host,
                   "--max-inflight", str(gs.max_inflight), "--metrics-host", gs.metrics_host]
@@ -216,6 +218,8 @@ def register(sub: Any) -> None:
     _gateway_options(p)
     p.add_argument("--registry-port", type=integer(0, 65535), default=None,
                    help="control API port (default 8005; 0 picks one)")
+    p.add_argument("--registry-metrics-port", type=integer(-1, 65535), default=None,
+                   help="the registry's Prometheus /metrics port on loopback (default off; 0 picks one)")
     p.add_argument("--no-demo", action="store_true", help="do not register the demo model on an empty registry")
     p.add_argument("--dashboard-port", type=int, default=None,
                    help="the registry's web dashboard port (default 8006, loopback; 0 picks one; -1 turns it off)")

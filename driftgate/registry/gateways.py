@@ -43,6 +43,10 @@ class GatewayTracker:
         with self._lock:
             return sorted(self._gateways.values(), key=lambda s: s.gateway_id)
 
+    def age(self, status: GatewayStatus) -> float:
+        """Seconds since the gateway's last report."""
+        return max(0.0, self._clock() - status.last_seen)
+
     def is_live(self, status: GatewayStatus) -> bool:
         return self._clock() - status.last_seen <= LIVE_INTERVALS * self.report_interval_s
 

@@ -5,6 +5,7 @@
       artifacts: ArtifactStore (<home>/artifacts) on SQLite, DatabaseArtifacts on PostgreSQL
       GatewayTracker, DriftMonitor(DriftAggregator), Catalogue, ConfigHub
       StatsReporter(TrafficHistory): per-version traffic windows from the gateways' reports
+      Prometheus /metrics (RegistryCollector) when settings.registry.metrics_port >= 0 (loopback default)
       grpc.aio server: driftgate.v1.Control, grpc.health.v1, server reflection
       DashboardServer (driftgate/dashboard): the web dashboard on settings.registry.dashboard_port,
         uvicorn in this process's event loop, reading and acting through the same core objects
@@ -28,6 +29,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry, start_http_server
 
 from driftgate.home import prepare_home, restrict, write_private
 from driftgate.native import DriftAggregator
@@ -42,6 +44,7 @@ from driftgate.registry.feedback_api import FEEDBACK_SERVICE, FeedbackService, S
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.grpc_api import ControlService, grpc_options
 from driftgate.registry.labels import LabelStore
+from driftgate.registry.metrics import RegistryCollector
 from driftgate.registry.observe import DriftMonitor
 from driftgate.registry.records import RegisterRequest, VersionRecord
 from driftgate.registry.retrain import Retrainer
@@ -119,6 +122,14 @@ class RegistryServer:
         )
         self.authenticator = authenticator
         self.dashboard: DashboardServer | None = None
+        # Prometheus: the registry's own numbers (drift, accuracy, rollouts, gateways' config lag)
+        self.metrics_registry = CollectorRegistry(auto_describe=False)
+        self.metrics_registry.register(
+            RegistryCollector(self.catalogue, self.drift, self.accuracy, self.rollout_store, self.gateways,
+                              lambda: self.hub.generation, settings.accuracy.eval_window_seconds)
+        )
+        self.metrics_port = 0
+        self._metrics_http: Any = None
         self.address_file = home / ADDRESS_FILE
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -143,6 +154,13 @@ class RegistryServer:
     def transport(self) -> str:
         """How the control API is protected: plaintext, TLS or mTLS."""
         return transport_name(self.certs)
+
+    @property
+    def metrics_url(self) -> str:
+        """The Prometheus endpoint's URL; empty when it is off (or before start())."""
+        if not self.metrics_port:
+            return ""
+        return f"http://{_connectable(self.settings.registry.metrics_host)}:{self.metrics_port}/metrics"
 
     @property
     def address(self) -> str:
@@ -210,6 +228,12 @@ class RegistryServer:
             raise OSError(f"cannot listen on {bind_host}:{self.settings.registry.port}: {exc}") from exc
         await server.start()
         self._server = server
+        rs = self.settings.registry
+        if rs.metrics_port >= 0:
+            self._metrics_http, _ = start_http_server(rs.metrics_port, addr=rs.metrics_host,
+                                                      registry=self.metrics_registry)
+            self.metrics_port = self._metrics_http.server_port
+            log.info("registry Prometheus endpoint %s", self.metrics_url)
         await self.controller.start()
         dashboard = self._build_dashboard()
         if dashboard is not None:
@@ -243,6 +267,10 @@ class RegistryServer:
         self.hub.close()
         await self._server.stop(grace)
         self._server = None
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http.server_close()
+            self._metrics_http = None
         try:
             if self.address_file.read_text() == self._address:
                 self.address_file.unlink()

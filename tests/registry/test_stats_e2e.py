@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -19,10 +21,15 @@ import pytest
 from driftgate.proto.inference import grpc_service_pb2 as pb
 from driftgate.proto.inference import grpc_service_pb2_grpc
 from tests.conftest import Served, start_served, stop_served
+from tests.deploy.observability import exported_metrics, referenced_metrics
 
 pytestmark = pytest.mark.slow
 
-ENV = {"DRIFTGATE_GATEWAY__REPORT_INTERVAL_S": "0.3", "DRIFTGATE_STATS__RESOLUTION_S": "1"}
+ENV = {
+    "DRIFTGATE_GATEWAY__REPORT_INTERVAL_S": "0.3",
+    "DRIFTGATE_STATS__RESOLUTION_S": "1",
+    "DRIFTGATE_REGISTRY__METRICS_PORT": "0",
+}
 N = 240  # unpinned requests
 CHANNELS = 16  # connections: SO_REUSEPORT spreads them over both workers
 
@@ -97,7 +104,9 @@ def traffic(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
         _until(lambda: _applied(served, {1: 80, 2: 20}, {3: 1.0}), "both workers applying the split")
 
         x = generate(N, seed=11).X.astype(np.float32)
-        stubs = [grpc_service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(served.gateway))
+        # one connection each (no shared subchannel), so the kernel spreads them over the workers
+        own = [("grpc.use_local_subchannel_pool", 1)]
+        stubs = [grpc_service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(served.gateway, options=own))
                  for _ in range(CHANNELS)]
         served_by = [stubs[i % CHANNELS].ModelInfer(_request(x[i : i + 1], key=f"card-{i}")).model_version
                      for i in range(N)]
@@ -204,3 +213,18 @@ def test_unknown_model_and_too_long_a_window_are_refused(traffic) -> None:  # ty
     assert result.returncode == 1 and "nope" in result.stderr
     result = served.cli("stats", "fraud", "--window", "2h", check=False)
     assert result.returncode == 1 and "history" in result.stderr
+
+
+def test_every_metric_of_the_dashboard_and_the_rules_is_exported(traffic) -> None:  # type: ignore[no-untyped-def]
+    served, _ = traffic
+    (registry_url,) = {m.group(1) for line in served.lines
+                       if (m := re.search(r"registry Prometheus endpoint (\S+)", line))}
+    assert registry_url.startswith("http://127.0.0.1:")  # loopback by default
+    pages = {url: urllib.request.urlopen(url, timeout=10).read().decode() for url in (served.metrics, registry_url)}
+    exported = set().union(*(exported_metrics(text) for text in pages.values()))
+    missing = referenced_metrics() - exported
+    assert not missing, f"named in deploy/ but exported by no endpoint: {sorted(missing)}"
+    registry_page = pages[registry_url]
+    # the registry's numbers: both workers' applied generation, and the live drift of version 1
+    assert len(re.findall(r"^driftgate_gateway_config_lag\{", registry_page, re.M)) == 2
+    assert re.search(r'^driftgate_drift_status\{column="amount",model="fraud",version="1"\}', registry_page, re.M)
