@@ -120,7 +120,9 @@ class RegistryServer:
             settings,
             accuracy_alerts=self.accuracy.active_accuracy_alerts,
         )
-        self.authenticator = authenticator
+        # who may log in to the dashboard: the control plane's token store (``self.tokens`` where the
+        # registry has one), unless one is injected
+        self.authenticator = authenticator if authenticator is not None else getattr(self, "tokens", None)
         self.dashboard: DashboardServer | None = None
         # Prometheus: the registry's own numbers (drift, accuracy, rollouts, gateways' config lag)
         self.metrics_registry = CollectorRegistry(auto_describe=False)
@@ -239,12 +241,9 @@ class RegistryServer:
         if dashboard is not None:
             try:
                 await dashboard.start()
-            except OSError:
-                await self.controller.stop()
-                await server.stop(0)
-                self._server = None
-                raise
-            self.dashboard = dashboard
+                self.dashboard = dashboard
+            except OSError as exc:  # the page is auxiliary: the control plane serves without it
+                log.error("the dashboard is not served: %s", exc)
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._health.set(CONTROL_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         self._address = f"{_connectable(host)}:{self.port}"

@@ -59,12 +59,12 @@ class Dashboard:
 
 
 def start_dashboard(
-    home: Path, *, gateway_report_s: float = 1.0, tls: TlsSettings | None = None
+    home: Path, *, gateway_report_s: float = 1.0, tls: TlsSettings | None = None, port: int = 0
 ) -> Iterator[Dashboard]:
     settings = Settings(
         tls=tls or TlsSettings(),
         home=home,
-        registry=RegistrySettings(port=0, demo=False, dashboard_port=0),
+        registry=RegistrySettings(port=0, demo=False, dashboard_port=port),
         gateway=GatewaySettings(report_interval_s=gateway_report_s),
         drift=DriftSettings(bins=8, window_seconds=10.0, windows=30, min_window_rows=10, alert_windows=1),
     )

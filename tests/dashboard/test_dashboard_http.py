@@ -5,6 +5,8 @@ action reaching the audit log under the token's name."""
 from __future__ import annotations
 
 import re
+import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,7 +16,7 @@ from driftgate.dashboard.access import PUBLIC, ROUTE_ROLES, VIEWER, allows
 from driftgate.dashboard.app import build_app
 from driftgate.dashboard.sessions import COOKIE
 from driftgate.registry.records import GatewayStatus, LoadedVersion
-from tests.dashboard.dashboard_helpers import Dashboard
+from tests.dashboard.dashboard_helpers import Dashboard, start_dashboard
 
 ROLES = ("viewer", "operator", "admin")
 NAME_OF_ROLE = {"viewer": "vera", "operator": "otto", "admin": "ada", "gateway": "gw"}
@@ -215,3 +217,13 @@ def test_rollout_actions_from_the_page(dashboard: Dashboard) -> None:
         if current is not None and current.active:
             _gateway_holds_both_versions(dashboard)
             rollouts.abort("fraud", "ada", "test cleanup")
+
+
+def test_a_taken_dashboard_port_leaves_the_registry_serving(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        for dash in start_dashboard(tmp_path / "home", port=port):
+            assert dash.server.dashboard_url == ""  # logged at ERROR; the control API is up
+            assert dash.server.address and dash.server.catalogue.get_model("fraud")

@@ -44,3 +44,4 @@ def test_https_with_the_registry_certificate_and_rotation(tmp_path: Path) -> Non
         rotated = pki.rotate(pki.server_cert, pki.server_key)
         assert rotated != first
         assert _serial(port, pki.ca.path) == rotated
+
