@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,6 +38,18 @@ EVENT_LIMIT = 500
 
 
 
+STATS_WINDOW_S = 60.0  # the overview's and model page's live numbers
+SERIES_WINDOW_S = 600.0  # the charts: ten minutes in 10 s steps
+SERIES_STEP_S = 10.0
+
+
+class TrafficStats(Protocol):
+    """The registry's per-version traffic statistics, as the dashboard reads them."""
+
+    def model_stats(self, model: str, window_s: float = ..., *, by_gateway: bool = ...,
+                    series_step_s: float = ..., now: float | None = ...) -> Any: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RegistryParts:
     """The registry's core objects the dashboard reads and acts through (built by the composition root)."""
@@ -50,6 +62,9 @@ class RegistryParts:
     rollouts: RolloutStore
     rollout_manager: RolloutManager
     rollout_settings: RolloutSettings
+    # per-version traffic from the gateways' counts (driftgate.registry.stats_report.StatsReporter), where
+    # the registry keeps them: req/s, errors, latency percentiles, actual shares, shadow agreement
+    stats: TrafficStats | None = None
 
 
 def _finite(x: float | None) -> float | None:
@@ -96,6 +111,7 @@ class Readout:
         active = [v.version for v in model.versions if v.state == ACTIVE]
         shares = configured_shares(model.traffic, active)
         latest = self.parts.rollouts.latest_rollout(model.name)
+        live_stats = self._live_stats(model.name)
         versions = []
         for v in sorted(model.versions, key=lambda v: v.version, reverse=True):
             counts = {"READY": 0, "LOADING": 0, "FAILED": 0, "DRAINING": 0}
@@ -115,16 +131,40 @@ class Readout:
                 "auc": _finite(v.metrics.get("auc")) if v.metrics else None,
                 "share": shares.get(v.version, 0.0), "weight": dict(model.traffic.weights).get(v.version, 0),
                 "gateways": counts, "requests": requests, "failures": failures,
+                **live_stats.get(v.version, {}),
             })
         routed: list[str] = []
         for gw in live:
             weights, _ = applied_traffic(model.name, gw)
             routed.append(gw.gateway_id + ": " + (", ".join(f"v{v}={w}" for v, w in weights) or "nothing READY"))
+        refused = live_stats.get(0, {})
         return {
+            "refused": refused, "has_stats": bool(live_stats),
             "name": model.name, "mode": model.traffic.mode, "weights": list(model.traffic.weights),
             "shadows": list(model.traffic.shadows), "versions": versions, "active": active,
             "routed": routed, "rollout": _rollout_summary(latest) if latest is not None else None,
         }
+
+    def _live_stats(self, model: str) -> dict[int, dict[str, Any]]:
+        """version -> req/s, p50/p99 ms, errors, actual share, shadow numbers over the last minute."""
+        if self.parts.stats is None:
+            return {}
+        try:
+            report = self.parts.stats.model_stats(model, STATS_WINDOW_S)
+        except DriftgateError:
+            return {}
+        out: dict[int, dict[str, Any]] = {}
+        for row in report.versions:
+            out[int(row.version)] = {
+                "rps": _finite(row.requests_per_second), "p50_ms": _finite(row.p50_ms),
+                "p99_ms": _finite(row.p99_ms), "errors": int(sum(row.errors.values())),
+                "error_codes": dict(row.errors), "window_requests": int(row.requests),
+                "actual_share": _finite(row.share), "role": row.role,
+                "shadow_mirrored": int(row.shadow_mirrored), "shadow_dropped": int(row.shadow_dropped),
+                "shadow_agreement": _finite(row.shadow_agreement),
+                "shadow_mean_abs_diff": _finite(row.shadow_mean_abs_diff),
+            }
+        return out
 
     # ---- one model ----
 
@@ -180,7 +220,29 @@ class Readout:
         return {
             "scores": [self._score_distribution(name, v) for v in active],
             "accuracy": self._accuracy_series(name),
+            "traffic": self._traffic_series(name),
         }
+
+    def _traffic_series(self, model: str) -> dict[str, Any]:
+        """req/s, p50 and p99 per version over the last ten minutes (empty without the stats module)."""
+        out: dict[str, Any] = {"versions": [], "times": [], "rps": {}, "p50_ms": {}, "p99_ms": {}}
+        if self.parts.stats is None:
+            return out
+        try:
+            report = self.parts.stats.model_stats(model, SERIES_WINDOW_S, series_step_s=SERIES_STEP_S)
+        except DriftgateError:
+            return out
+        for series in report.series:
+            if not series.points:
+                continue
+            if not out["times"]:
+                out["times"] = [p.start + p.seconds for p in series.points]
+            key = str(series.version)
+            out["versions"].append(int(series.version))
+            out["rps"][key] = [_finite(p.requests_per_second) for p in series.points]
+            out["p50_ms"][key] = [_finite(p.p50_ms) for p in series.points]
+            out["p99_ms"][key] = [_finite(p.p99_ms) for p in series.points]
+        return out
 
     def _score_distribution(self, model: str, version: int) -> dict[str, Any]:
         record = self.parts.catalogue.get_version(model, version)

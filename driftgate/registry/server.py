@@ -190,6 +190,7 @@ class RegistryServer:
             catalogue=self.catalogue, gateways=self.gateways, drift=self.drift, aggregator=self.aggregator,
             accuracy=self.accuracy, rollouts=self.rollout_store, rollout_manager=self.controller.rollouts,
             rollout_settings=self.settings.rollout,
+            stats=getattr(self, "stats", None),  # the per-version traffic statistics, where the registry keeps them
         )
         tls = self.settings.tls if self.certs is not None else None  # HTTPS with the registry's certificate
         app = build_app(Readout(parts), self.authenticator, secure_cookies=tls is not None)

@@ -81,13 +81,35 @@
     });
   }
 
+  function trafficCharts(el, t) {
+    if (!t || !t.times.length) {
+      var p = document.createElement("p");
+      p.className = "muted";
+      p.textContent = "No traffic statistics yet.";
+      el.appendChild(p);
+      return;
+    }
+    ["rps", "p99_ms", "p50_ms"].forEach(function (key) {
+      var series = [{}], data = [t.times];
+      t.versions.forEach(function (v, i) {
+        series.push({ label: "v" + v, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: key !== "rps" });
+        data.push(t[key][String(v)]);
+      });
+      var title = { rps: "Requests per second", p99_ms: "p99 latency (ms)", p50_ms: "p50 latency (ms)" }[key];
+      plot(el, title, { series: series }, data);
+    });
+  }
+
   function draw(data) {
     last = data;
     charts.forEach(function (c) { c.destroy(); });
     charts = [];
     var s = document.getElementById("score-charts"), a = document.getElementById("accuracy-charts");
+    var t = document.getElementById("traffic-charts");
     s.replaceChildren();
     a.replaceChildren();
+    t.replaceChildren();
+    trafficCharts(t, data.traffic);
     scoreCharts(s, data.scores || []);
     accuracyCharts(a, data.accuracy || { times: [] });
     document.body.setAttribute("data-charts-drawn", String(Date.now()));
