@@ -57,7 +57,8 @@ def start_served(home: Path, *extra: str, env: dict[str, str] | None = None, tim
     home.mkdir(parents=True, exist_ok=True)
     log = (home / "serve.log").open("w")
     argv = [sys.executable, "-m", "driftgate", "--home", str(home), *global_args, "serve",
-            "--port", "0", "--metrics-port", "0", "--registry-port", "0", "--host", "127.0.0.1", *extra]
+            "--port", "0", "--metrics-port", "0", "--registry-port", "0", "--dashboard-port", "0",
+            "--host", "127.0.0.1", *extra]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
                                env={**os.environ, **(env or {})}, cwd=ROOT)
     served = Served(home, process, log)
