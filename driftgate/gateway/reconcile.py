@@ -145,6 +145,8 @@ class Reconciler:
         self._retry: dict[tuple[str, int], _Retry] = {}
         self._episodes = Episodes(log)
         self._kicks: set[asyncio.Task[None]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._closed = False
         self._changed = asyncio.Event()  # swapped whenever a version's state or the applied generation changes
 
     # -- persistence of the last applied config --------------------------------------------------
@@ -227,14 +229,19 @@ class Reconciler:
         self._signal()
 
     def _schedule(self, name: str, delay: float) -> None:
+        if self._closed:
+            return
         loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle | None = None
 
         def kick() -> None:
+            self._timers.discard(handle)  # type: ignore[arg-type]
             task = loop.create_task(self._retry_model(name))
             self._kicks.add(task)
             task.add_done_callback(self._kicks.discard)
 
-        loop.call_later(delay, kick)
+        handle = loop.call_later(delay, kick)
+        self._timers.add(handle)
 
     async def _retry_model(self, name: str) -> None:
         try:
@@ -247,6 +254,10 @@ class Reconciler:
 
     def close(self) -> None:
         """Stop pending retries (the gateway is stopping)."""
+        self._closed = True
+        for timer in list(self._timers):
+            timer.cancel()
+        self._timers.clear()
         for task in list(self._kicks):
             task.cancel()
 
