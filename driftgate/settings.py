@@ -70,7 +70,8 @@ class GatewaySettings(BaseModel):
     max_batch_size: int = Field(256, ge=1)
     """Largest batch a request may carry, unless the model sets its own."""
     registry: str = ""
-    """Registry address HOST:PORT; empty: the one under --home."""
+    """Registry address HOST:PORT, or A,B,... (replicas of one registry: the gateway moves to the next when
+    its stream ends); empty: the one under --home."""
     report_interval_s: float = Field(1.0, gt=0)
     """How often the gateway reports state, statistics and drift to the registry."""
     drain_timeout_s: float = Field(30.0, gt=0)
@@ -125,6 +126,9 @@ class RegistrySettings(BaseModel):
     """At start, migrate a database whose schema is older than this driftgate (an empty one is always set up).
     False: refuse to start on an older schema and say to run ``driftgate registry migrate`` first (for
     deployments that migrate in a step of their own). A schema newer than the code is always refused."""
+    leader_check_s: float = Field(1.0, gt=0)
+    """How often a replica tries to become the leader (the one that runs rollouts and retrains) and the
+    leader checks it still is: the longest a dead leader's loops wait for a successor (PostgreSQL)."""
     artifact_store: Literal["auto", "files", "database"] = "auto"
     """Where artifacts live: "database" (chunked rows by sha256: every registry host reaches them),
     "files" (<home>/artifacts: one host), "auto": files on SQLite, the database otherwise."""

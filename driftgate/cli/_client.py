@@ -1,9 +1,10 @@
 """What the operator subcommands share: finding the registry, calling it, and printing.
 
-The registry address is ``--registry HOST:PORT``, else ``<home>/registry.addr`` (written by a
-running ``driftgate registry``). Every command body runs under :func:`command`, which turns a
-failure into one line on stderr and exit code 1: the gRPC status details for a refused call (the
-registry's messages are written for people), a plain sentence for a registry that cannot be found.
+The registry address is ``--registry HOST:PORT`` (or ``A,B``: replicas, the first that answers),
+else ``<home>/registry.addr`` (written by a running ``driftgate registry``). Every command body
+runs under :func:`command`, which turns a failure into one line on stderr and exit code 1: the
+gRPC status details for a refused call (the registry's messages are written for people), a plain
+sentence for a registry that cannot be found.
 Output: ``rich`` tables for people, ``--json`` (the message, field names as in the .proto, 64-bit
 integers as numbers) for scripts.
 """
@@ -31,6 +32,7 @@ __all__ = [
     "message_to_dict",
     "parse_duration",
     "print_json",
+    "registry_channel",
     "resolve_address",
 ]
 
@@ -60,33 +62,48 @@ def resolve_address(args: argparse.Namespace) -> str:
 
 
 @contextmanager
-def connect(args: argparse.Namespace) -> Iterator[Any]:
-    """A ControlStub on a channel to the registry, which must answer within CONNECT_TIMEOUT_S."""
+def registry_channel(args: argparse.Namespace) -> Iterator[Any]:
+    """A channel to the registry (TLS as the options say), which must answer within CONNECT_TIMEOUT_S;
+    with ``A,B`` (replicas of one registry) the first that answers."""
     import grpc
 
     from driftgate.cli._tls import tls_settings
     from driftgate.errors import ConfigError
-    from driftgate.proto.v1 import control_pb2_grpc
     from driftgate.registry.grpc_api import grpc_options
     from driftgate.tls import channel as open_channel
 
     address = resolve_address(args)
     tls = tls_settings(args)
-    try:
-        channel = open_channel(address, tls, grpc_options())
-    except ConfigError as exc:
-        raise CliError(str(exc)) from None
-    try:
+    channel = None
+    for candidate in [a.strip() for a in address.split(",") if a.strip()]:
+        try:
+            channel = open_channel(candidate, tls, grpc_options())
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
         try:
             grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT_S)
+            break
         except grpc.FutureTimeoutError:
-            hint = ("is `driftgate registry` running, and is --ca the CA that signed its certificate "
-                    "(with --cert/--key if it asks for a client certificate)?" if tls.ca is not None else
-                    "is `driftgate registry` running? If it serves TLS, pass --ca FILE")
-            raise CliError(f"registry at {address} is not reachable ({hint})") from None
-        yield control_pb2_grpc.ControlStub(channel)
+            channel.close()
+            channel = None
+    if channel is None:
+        hint = ("is `driftgate registry` running, and is --ca the CA that signed its certificate "
+                "(with --cert/--key if it asks for a client certificate)?" if tls.ca is not None else
+                "is `driftgate registry` running? If it serves TLS, pass --ca FILE")
+        raise CliError(f"registry at {address} is not reachable ({hint})")
+    try:
+        yield channel
     finally:
         channel.close()
+
+
+@contextmanager
+def connect(args: argparse.Namespace) -> Iterator[Any]:
+    """A ControlStub on a channel to the registry (registry_channel)."""
+    from driftgate.proto.v1 import control_pb2_grpc
+
+    with registry_channel(args) as channel:
+        yield control_pb2_grpc.ControlStub(channel)
 
 
 def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -100,22 +100,11 @@ def read_labels_csv(path: Path) -> LabelFile:
 @contextmanager
 def feedback_stub(args: argparse.Namespace) -> Iterator[Any]:
     """A FeedbackStub on a channel to the registry (found as for every operator command)."""
-    import grpc
-
-    from driftgate.cli._client import CONNECT_TIMEOUT_S, CliError, resolve_address
+    from driftgate.cli._client import registry_channel
     from driftgate.proto.v1 import feedback_pb2_grpc
-    from driftgate.registry.grpc_api import grpc_options
 
-    address = resolve_address(args)
-    channel = grpc.insecure_channel(address, options=grpc_options())
-    try:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT_S)
-        except grpc.FutureTimeoutError:
-            raise CliError(f"registry at {address} is not reachable (is `driftgate registry` running?)") from None
+    with registry_channel(args) as channel:
         yield feedback_pb2_grpc.FeedbackStub(channel)
-    finally:
-        channel.close()
 
 
 def _feedback(args: argparse.Namespace) -> int:

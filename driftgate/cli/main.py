@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", type=Path, default=Path(".driftgate"),
                         help="state directory: database, artifacts, addresses (default ./.driftgate)")
     parser.add_argument("--registry", default="", metavar="HOST:PORT",
-                        help="registry control API (default: the one running under --home)")
+                        help="registry control API; A,B,...: replicas, failed over in turn "
+                             "(default: the one running under --home)")
     add_client_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:

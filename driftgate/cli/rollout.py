@@ -22,22 +22,11 @@ ACTIONS = ("status", "pause", "resume", "abort", "promote", "rollback")
 
 @contextmanager
 def _stub(args: argparse.Namespace) -> Iterator[Any]:
-    import grpc
-
-    from driftgate.cli._client import CONNECT_TIMEOUT_S, CliError, resolve_address
+    from driftgate.cli._client import registry_channel
     from driftgate.proto.v1 import rollout_pb2_grpc
-    from driftgate.registry.grpc_api import grpc_options
 
-    address = resolve_address(args)
-    channel = grpc.insecure_channel(address, options=grpc_options())
-    try:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT_S)
-        except grpc.FutureTimeoutError:
-            raise CliError(f"registry at {address} is not reachable (is `driftgate registry` running?)") from None
+    with registry_channel(args) as channel:
         yield rollout_pb2_grpc.RolloutsStub(channel)
-    finally:
-        channel.close()
 
 
 def _pairs(items: list[str] | None) -> dict[str, str]:

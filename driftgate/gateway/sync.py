@@ -53,10 +53,14 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def registry_address(explicit: str, home: Path) -> str | None:
-    """The registry's HOST:PORT: the explicit setting, else the file the registry writes under --home."""
+def registry_address(explicit: str, home: Path, turn: int = 0) -> str | None:
+    """The registry's HOST:PORT: the explicit setting, else the file the registry writes under --home.
+
+    An explicit "A,B,..." names replicas of one registry: ``turn`` picks one (round robin), and the
+    link takes the next turn whenever its stream to one ends, so a gateway fails over."""
     if explicit:
-        return explicit
+        addresses = [a.strip() for a in explicit.split(",") if a.strip()]
+        return addresses[turn % len(addresses)] if addresses else None
     try:
         return (home / "registry.addr").read_text().strip() or None
     except FileNotFoundError:
@@ -102,6 +106,7 @@ class RegistryLink:
         self._channel: grpc.aio.Channel | None = None
         self._stub: control_pb2_grpc.ControlStub | None = None
         self._address: str | None = None
+        self._turn = 0  # which of several registry addresses (failover)
         self._sent_window: dict[tuple[str, int], int] = {}
         self._scored_mark: int | None = None  # the request log's mark of the report built last (None: none)
         self._scored_interval = scored_interval_s
@@ -113,7 +118,7 @@ class RegistryLink:
     # -- channel -------------------------------------------------------------------------------
 
     async def _ensure_stub(self) -> control_pb2_grpc.ControlStub | None:
-        address = registry_address(self._explicit, self._home)
+        address = registry_address(self._explicit, self._home, self._turn)
         if address is None:
             return None
         if address != self._address or self._stub is None:
@@ -182,6 +187,7 @@ class RegistryLink:
                         log.warning("registry stream ended (%s); serving the last config", exc.code().name)
                     self._set_connected(False)
                     self._stub = None  # re-read the address: a restarted registry may listen elsewhere
+                    self._turn += 1  # with several registry replicas: the next one
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # anything else while applying: shout once, retry, report

@@ -276,6 +276,7 @@ class Catalogue:
         now = utc_iso(self._clock())
 
         with self._write_lock, self._db.begin() as conn:
+            self._db.serialize_writers(conn)
             # Another registration may have landed while this one validated: check against it too.
             latest = self._newest_active(conn, req.model)
             if latest is not None and (newest is None or latest[0] != newest[0]):
@@ -355,6 +356,7 @@ class Catalogue:
 
     def retire_version(self, model: str, version: int, actor: str, reason: str = "") -> VersionRecord:
         with self._write_lock, self._db.begin() as conn:
+            self._db.serialize_writers(conn)
             row = self._model_row(conn, model)
             current = self._version(conn, model, version)
             if current.state != ACTIVE:
@@ -417,6 +419,7 @@ class Catalogue:
         """active -> rolled_back: the version leaves the split and the shadows (gateways drain and release
         it) and keeps ``reason``. Refused while it carries all of a weighted split's traffic."""
         with self._write_lock, self._db.begin() as conn:
+            self._db.serialize_writers(conn)
             row = self._model_row(conn, model)
             current = self._version(conn, model, version)
             if current.state != ACTIVE:
@@ -439,6 +442,7 @@ class Catalogue:
     def update_settings(self, model: str, changes: Mapping[str, Any], actor: str) -> ModelRecord:
         """Apply the non-zero fields of ``changes`` (ModelSettings field names) to the model."""
         with self._write_lock, self._db.begin() as conn:
+            self._db.serialize_writers(conn)
             row = self._model_row(conn, model)
             old = _settings_from_json(row.settings)
             merged = _asdict(old)
@@ -526,6 +530,7 @@ class Catalogue:
             self._gateways.require_ready(model, version)
 
         with self._write_lock, self._db.begin() as conn:
+            self._db.serialize_writers(conn)
             row = self._model_row(conn, model)
             old = self._traffic(conn, row)
             for version in sorted(weights):  # re-check under the lock: a retire may have landed
@@ -566,6 +571,7 @@ class Catalogue:
             self._gateways.require_ready(model, version)
 
         with self._write_lock, self._db.begin() as conn:
+            self._db.serialize_writers(conn)
             row = self._model_row(conn, model)
             old = self._traffic(conn, row)
             conn.execute(delete(t.shadows).where(_key(t.shadows, model, version)))

@@ -35,6 +35,7 @@ from sqlalchemy import (
     event,
     make_url,
     select,
+    text,
     update,
 )
 
@@ -155,6 +156,7 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 _WRITE = "driftgate_write"
+_CATALOGUE_LOCK_KEY = 0x63617461  # "cata": serialises the catalogue's changes across registry replicas
 
 # Plain driver names mapped to the driver driftgate ships (psycopg 3); an explicit one (postgresql+...) stays.
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
@@ -204,6 +206,14 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    def serialize_writers(self, conn: Connection) -> None:
+        """Inside a write transaction: wait until no other registry replica is in one that also called
+        this (a PostgreSQL transaction-level advisory lock; SQLite's BEGIN IMMEDIATE already does it).
+        The catalogue's read-then-write changes (the next version number, the traffic split) need it
+        once several replicas share the database; the in-process lock only covers one replica."""
+        if not self.is_sqlite:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CATALOGUE_LOCK_KEY})
+
     def migrate(self) -> tuple[str, str]:
         """Bring the schema to the newest revision this code knows; returns (what it was, what it is)."""
         with self.begin() as conn:
@@ -236,6 +246,11 @@ def _engine(url: str) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False}
     else:
         kwargs["pool_pre_ping"] = True  # a server restarted or a connection cut by a balancer: reconnect
+    if url.startswith("postgresql+psycopg"):
+        # TCP keepalives: a database host that vanishes (no FIN) is noticed in ~25 s, not hours; the
+        # leader's lock connection (leader.py) depends on it
+        kwargs["connect_args"] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                                  "keepalives_count": 3}
     engine = create_engine(url, **kwargs)
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -9,7 +9,7 @@ place; no method catches and aborts itself.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from driftgate.errors import Conflict, InvalidRequest
@@ -49,9 +49,11 @@ class ControlService(control_pb2_grpc.ControlServicer):
         hub: ConfigHub,
         scored: ScoredReports | None = None,
         stats: StatsReporter | None = None,
+        forward: Callable[[pb.GatewayReport, Any], None] | None = None,
     ) -> None:
         self._stats = stats  # per-version traffic windows (driftgate stats); None: not kept
         self._catalogue = catalogue
+        self._forward = forward  # a follower replica passes reports on to the leader (registry/forward.py)
         self._scored = scored  # scored rows of reports, for the join with labels
         self._gateways = gateways
         self._drift = drift
@@ -140,6 +142,8 @@ class ControlService(control_pb2_grpc.ControlServicer):
             await self._scored.ingest(
                 status.gateway_id, scored, request.scored_dropped, request.scored_source, request.scored_upto
             )
+        if self._forward is not None:
+            self._forward(request, context.invocation_metadata())
         return pb.ReportAck(generation=self._hub.generation)
 
     async def FetchArtifact(self, request: pb.FetchArtifactRequest, context: Any) -> AsyncIterator[pb.ArtifactChunk]:

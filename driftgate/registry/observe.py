@@ -58,6 +58,9 @@ class DriftMonitor:
         self._aggregator = aggregator
         self._clock = clock
         self._lock = threading.Lock()
+        # whether alert changes become audit events: with several registry replicas, the leader's only
+        # (every replica sees the reports: a follower passes its reports on to the leader)
+        self.record_alerts = True
         # (profile, (columns, bins)) per version; cached: a version's profile never changes.
         self._profiles: dict[tuple[str, int], tuple[ReferenceProfile, tuple[int, int]]] = {}
 
@@ -128,7 +131,7 @@ class DriftMonitor:
             now = self._clock()
             for (model, version), profile in sorted(touched.items(), key=lambda kv: kv[0]):
                 changes.extend(self._aggregator.evaluate_alerts(model, version, profile, now, self.rule(model)))
-        for change in changes:
+        for change in changes if self.record_alerts else ():
             self._record(change)
         return changes
 

@@ -41,9 +41,11 @@ from driftgate.registry.catalogue import Catalogue
 from driftgate.registry.controller import LoopController
 from driftgate.registry.db import Database
 from driftgate.registry.feedback_api import FEEDBACK_SERVICE, FeedbackService, ScoredReports
+from driftgate.registry.forward import ReportForwarder
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.grpc_api import ControlService, grpc_options
 from driftgate.registry.labels import LabelStore
+from driftgate.registry.leader import Leadership
 from driftgate.registry.metrics import RegistryCollector
 from driftgate.registry.observe import DriftMonitor
 from driftgate.registry.records import RegisterRequest, VersionRecord
@@ -60,13 +62,15 @@ from driftgate.tls import ServerCertificates, add_port, check_bind, server_certi
 if TYPE_CHECKING:
     from driftgate.dashboard import Authenticator, DashboardServer
 
-__all__ = ["ADDRESS_FILE", "CONTROL_SERVICE", "DEMO_MODEL", "RegistryServer"]
+__all__ = ["ADDRESS_FILE", "CONTROL_SERVICE", "DEMO_MODEL", "LEADER_SERVICE", "RegistryServer"]
 
 log = logging.getLogger("driftgate.registry")
 
 ADDRESS_FILE = "registry.addr"
 CONTROL_SERVICE = control_pb2.DESCRIPTOR.services_by_name["Control"].full_name
 DEMO_MODEL = "fraud"
+# grpc.health.v1 service name that is SERVING on the replica that runs the loops (the leader) only
+LEADER_SERVICE = "driftgate.v1.Leader"
 DEMO_ROWS = 50_000
 
 
@@ -132,6 +136,11 @@ class RegistryServer:
         )
         self.metrics_port = 0
         self._metrics_http: Any = None
+        # one replica runs the loops: the holder of the database's leader lock (always, on SQLite)
+        self.leadership = Leadership(self.db, self._leading, settings.registry.leader_check_s,
+                                     address=lambda: self._address)
+        # a follower passes the gateway reports it takes on to the leader, whose loops judge them
+        self.forwarder = ReportForwarder(self.db, lambda: self.leadership.is_leader, lambda: self._address)
         self.address_file = home / ADDRESS_FILE
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -151,6 +160,16 @@ class RegistryServer:
             if row.status != "insufficient" and not math.isnan(m.auc):
                 return m.auc
         return None
+
+    async def _leading(self, leader: bool) -> None:
+        self.drift.record_alerts = leader  # one replica writes drift alerts (the loops act on them)
+        if leader:
+            await self.controller.start()
+        else:
+            await self.controller.stop()
+        if self._health is not None:
+            await self._health.set(LEADER_SERVICE, health_pb2.HealthCheckResponse.SERVING if leader
+                                   else health_pb2.HealthCheckResponse.NOT_SERVING)
 
     @property
     def transport(self) -> str:
@@ -206,7 +225,8 @@ class RegistryServer:
         server = grpc.aio.server(options=grpc_options())
         control_pb2_grpc.add_ControlServicer_to_server(
             ControlService(
-                self.catalogue, self.gateways, self.drift, self.hub, ScoredReports(self.labels), stats=self.stats
+                self.catalogue, self.gateways, self.drift, self.hub, ScoredReports(self.labels), stats=self.stats,
+                forward=self.forwarder.submit,
             ),
             server,
         )
@@ -237,7 +257,8 @@ class RegistryServer:
                                                       registry=self.metrics_registry)
             self.metrics_port = self._metrics_http.server_port
             log.info("registry Prometheus endpoint %s", self.metrics_url)
-        await self.controller.start()
+        await self._health.set(LEADER_SERVICE, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.leadership.start()
         dashboard = self._build_dashboard()
         if dashboard is not None:
             try:
@@ -263,7 +284,8 @@ class RegistryServer:
         if self.dashboard is not None:
             await self.dashboard.stop()
             self.dashboard = None
-        await self.controller.stop()
+        await self.leadership.stop()
+        await self.forwarder.close()
         self.hub.close()
         await self._server.stop(grace)
         self._server = None
