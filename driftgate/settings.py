@@ -126,6 +126,9 @@ class RegistrySettings(BaseModel):
     """At start, migrate a database whose schema is older than this driftgate (an empty one is always set up).
     False: refuse to start on an older schema and say to run ``driftgate registry migrate`` first (for
     deployments that migrate in a step of their own). A schema newer than the code is always refused."""
+    advertise: str = ""
+    """HOST:PORT at which the other registry replicas reach this one (followers pass gateway reports on to
+    the leader there); empty: the address it listens on (127.0.0.1 when it listens on 0.0.0.0)."""
     leader_check_s: float = Field(1.0, gt=0)
     """How often a replica tries to become the leader (the one that runs rollouts and retrains) and the
     leader checks it still is: the longest a dead leader's loops wait for a successor (PostgreSQL)."""

@@ -138,9 +138,9 @@ class RegistryServer:
         self._metrics_http: Any = None
         # one replica runs the loops: the holder of the database's leader lock (always, on SQLite)
         self.leadership = Leadership(self.db, self._leading, settings.registry.leader_check_s,
-                                     address=lambda: self._address)
+                                     address=self._advertised)
         # a follower passes the gateway reports it takes on to the leader, whose loops judge them
-        self.forwarder = ReportForwarder(self.db, lambda: self.leadership.is_leader, lambda: self._address)
+        self.forwarder = ReportForwarder(self.db, lambda: self.leadership.is_leader, self._advertised)
         self.address_file = home / ADDRESS_FILE
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -160,6 +160,10 @@ class RegistryServer:
             if row.status != "insufficient" and not math.isnan(m.auc):
                 return m.auc
         return None
+
+    def _advertised(self) -> str:
+        """HOST:PORT at which the other replicas reach this one."""
+        return self.settings.registry.advertise or self._address
 
     async def _leading(self, leader: bool) -> None:
         self.drift.record_alerts = leader  # one replica writes drift alerts (the loops act on them)
@@ -258,6 +262,7 @@ class RegistryServer:
             self.metrics_port = self._metrics_http.server_port
             log.info("registry Prometheus endpoint %s", self.metrics_url)
         await self._health.set(LEADER_SERVICE, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._address = f"{_connectable(host)}:{self.port}"
         await self.leadership.start()
         dashboard = self._build_dashboard()
         if dashboard is not None:
@@ -268,7 +273,6 @@ class RegistryServer:
                 log.error("the dashboard is not served: %s", exc)
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._health.set(CONTROL_SERVICE, health_pb2.HealthCheckResponse.SERVING)
-        self._address = f"{_connectable(host)}:{self.port}"
         await asyncio.to_thread(write_private, self.address_file, self._address)
         log.info("registry listening on %s, %s (database %s)", self._address, self.transport, self.db.url)
         if self.dashboard is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from registry_helpers import Models, make_settings, register
+from registry_helpers import Models, make_settings, register, report_ready
 from test_rollout_e2e import ENV, Client
 
 from driftgate.proto.v1 import control_pb2 as pb
@@ -178,3 +178,33 @@ async def test_replicas_registering_at_once_number_versions_without_clashing(tmp
             await channel.close()
         for replica in replicas:
             await replica.stop(0.5)
+
+
+async def test_a_follower_passes_gateway_reports_on_to_the_leader(tmp_path: Path, pg_url: str,
+                                                                 models: Models) -> None:
+    leader = RegistryServer(make_settings(tmp_path / "a", database_url=pg_url))
+    follower = RegistryServer(make_settings(tmp_path / "b", database_url=pg_url))
+    channels = []
+    try:
+        await leader.start()
+        await follower.start()
+        assert leader.leadership.is_leader and not follower.leadership.is_leader
+        channels = [grpc.aio.insecure_channel(r.address, options=grpc_options()) for r in (leader, follower)]
+        to_leader, to_follower = (control_pb2_grpc.ControlStub(c) for c in channels)
+        await register(to_leader, "fraud", models.v1)
+        await report_ready(to_follower, "gateway-on-the-follower", "fraud", {1: "READY"})
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            heard = await to_leader.ListGateways(pb.ListGatewaysRequest())
+            if [g.gateway_id for g in heard.gateways] == ["gateway-on-the-follower"]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the leader never heard of the gateway that reported to the follower")
+        # the leader's gates see it: traffic may move onto version 1 through the leader
+        await to_leader.SetTraffic(pb.SetTrafficRequest(model="fraud", weights=[pb.RouteWeight(version=1, weight=1)]))
+    finally:
+        for channel in channels:
+            await channel.close()
+        await follower.stop(0.5)
+        await leader.stop(0.5)
