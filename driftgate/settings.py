@@ -129,6 +129,9 @@ class RegistrySettings(BaseModel):
     advertise: str = ""
     """HOST:PORT at which the other registry replicas reach this one (followers pass gateway reports on to
     the leader there); empty: the address it listens on (127.0.0.1 when it listens on 0.0.0.0)."""
+    config_poll_s: float = Field(0.5, gt=0)
+    """On a shared database (PostgreSQL): how often a replica reads the config generation, so that changes
+    another replica committed reach the gateways watching this one within this time."""
     leader_check_s: float = Field(1.0, gt=0)
     """How often a replica tries to become the leader (the one that runs rollouts and retrains) and the
     leader checks it still is: the longest a dead leader's loops wait for a successor (PostgreSQL)."""

@@ -141,6 +141,7 @@ class RegistryServer:
                                      address=self._advertised)
         # a follower passes the gateway reports it takes on to the leader, whose loops judge them
         self.forwarder = ReportForwarder(self.db, lambda: self.leadership.is_leader, self._advertised)
+        self._follow: asyncio.Task[None] | None = None
         self.address_file = home / ADDRESS_FILE
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -225,6 +226,10 @@ class RegistryServer:
         loop = asyncio.get_running_loop()
         self.catalogue.set_on_change(_threadsafe(loop, self.hub.publish))
         await self.hub.current()
+        if not self.db.is_sqlite:  # other replicas may change the desired state: follow the database
+            self._follow = asyncio.create_task(
+                self.hub.follow(self.catalogue.generation, self.settings.registry.config_poll_s),
+                name="driftgate-config-follow")
 
         server = grpc.aio.server(options=grpc_options())
         control_pb2_grpc.add_ControlServicer_to_server(
@@ -290,6 +295,10 @@ class RegistryServer:
             self.dashboard = None
         await self.leadership.stop()
         await self.forwarder.close()
+        if self._follow is not None:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow
         self.hub.close()
         await self._server.stop(grace)
         self._server = None

@@ -4,18 +4,25 @@ The catalogue calls ``publish(generation)`` (through the loop, from its worker t
 commit; watchers wake on an asyncio.Event that is swapped on every publish, so a change that lands
 while a watcher is sending is never missed. The snapshot for a generation is built once (one read
 transaction, off the loop) and the same message goes to every watcher.
+
+With several registry replicas on one database, a change committed by another replica (an operator
+calling it, the leader's rollout moving traffic) never calls this replica's ``publish``: ``follow``
+reads the database's generation every ``interval_s`` and publishes what it finds newer.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.registry import convert
 from driftgate.registry.catalogue import Catalogue
 
 __all__ = ["ConfigHub"]
+
+log = logging.getLogger("driftgate.registry.watch")
 
 
 class ConfigHub:
@@ -42,6 +49,18 @@ class ConfigHub:
         """End every watch stream (the server is stopping)."""
         self._closed = True
         self.publish(self._generation)
+
+    async def follow(self, read_generation: Callable[[], int], interval_s: float) -> None:
+        """Publish changes other replicas commit: poll ``read_generation`` (off the loop) for ever."""
+        while not self._closed:
+            await asyncio.sleep(interval_s)
+            try:
+                generation = await asyncio.to_thread(read_generation)
+            except Exception as exc:  # the database is away: watchers keep the config they have
+                log.debug("config generation not read: %s", exc.__class__.__name__)
+                continue
+            if generation > self._generation:
+                self.publish(generation)
 
     async def current(self) -> pb.GatewayConfig:
         async with self._lock:

@@ -202,7 +202,14 @@ async def test_a_follower_passes_gateway_reports_on_to_the_leader(tmp_path: Path
         else:
             raise AssertionError("the leader never heard of the gateway that reported to the follower")
         # the leader's gates see it: traffic may move onto version 1 through the leader
-        await to_leader.SetTraffic(pb.SetTrafficRequest(model="fraud", weights=[pb.RouteWeight(version=1, weight=1)]))
+        changed = await to_leader.SetTraffic(
+            pb.SetTrafficRequest(model="fraud", weights=[pb.RouteWeight(version=1, weight=1)]))
+        assert changed.mode == "weights"
+        # a gateway watching the follower gets the change the leader committed
+        wanted = leader.catalogue.generation()
+        async for config in to_follower.WatchConfig(pb.WatchConfigRequest(gateway_id="g")):
+            if config.generation >= wanted:
+                break
     finally:
         for channel in channels:
             await channel.close()
