@@ -116,7 +116,7 @@ async def _one(name: str, url: str, args: argparse.Namespace, onnx: bytes, refer
                 event = got.setdefault(target[0], asyncio.Event())
                 t0 = time.perf_counter()
                 await stub.UpdateModelSettings(pb.UpdateModelSettingsRequest(
-                    name="fraud", settings=pb.ModelSettings(batching=pb.BatchingSettings(
+                    model="fraud", settings=pb.ModelSettings(batching=pb.BatchingSettings(
                         enabled=bool(k % 2), max_batch_rows=8, max_queue_delay_us=100))))
                 await asyncio.wait_for(event.wait(), 60)
                 fanout.append(time.perf_counter() - t0)

@@ -63,7 +63,7 @@ class Leadership:
                 await self._task
             self._task = None
         if self.is_leader:
-            await self._set(False)
+            await self._set(False, stopping=True)
         await asyncio.to_thread(self._close)
 
     async def _loop(self) -> None:
@@ -85,10 +85,12 @@ class Leadership:
         if holds != self.is_leader:
             await self._set(holds)
 
-    async def _set(self, leader: bool) -> None:
+    async def _set(self, leader: bool, stopping: bool = False) -> None:
         self.is_leader = leader
         if leader:
             log.info("this registry is the leader: it runs the rollout and retrain loops")
+        elif stopping:
+            log.info("this registry stops leading: it is stopping")
         else:
             log.warning("this registry is no longer the leader: its loops stop")
         await self._on_change(leader)
