@@ -27,6 +27,8 @@ from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
 from driftgate.registry.db import Database
 from driftgate.registry.leader import LEADER_LOCK_KEY, LEADER_NAME_PREFIX
+from driftgate.settings import TlsSettings
+from driftgate.tls import aio_channel
 
 __all__ = ["ReportForwarder"]
 
@@ -37,8 +39,9 @@ _FORWARDED_HEADERS = ("authorization",)
 
 class ReportForwarder:
     def __init__(self, db: Database, is_leader: Callable[[], bool], own_address: Callable[[], str],
-                 refresh_s: float = 2.0) -> None:
+                 tls: TlsSettings, refresh_s: float = 2.0) -> None:
         self._db = db
+        self._tls = tls  # a replica dials another as any client does (TLS iff tls.ca is set)
         self._is_leader = is_leader
         self._own = own_address
         self._refresh_s = refresh_s
@@ -81,7 +84,7 @@ class ReportForwarder:
             if address != self._leader:
                 if self._channel is not None:
                     await self._channel.close()
-                self._channel = grpc.aio.insecure_channel(address) if address else None
+                self._channel = aio_channel(address, self._tls, ()) if address else None
                 self._stub = control_pb2_grpc.ControlStub(self._channel) if self._channel is not None else None
                 self._leader = address
         if self._leader == self._own():

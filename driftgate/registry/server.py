@@ -140,7 +140,7 @@ class RegistryServer:
         self.leadership = Leadership(self.db, self._leading, settings.registry.leader_check_s,
                                      address=self._advertised)
         # a follower passes the gateway reports it takes on to the leader, whose loops judge them
-        self.forwarder = ReportForwarder(self.db, lambda: self.leadership.is_leader, self._advertised)
+        self.forwarder = ReportForwarder(self.db, lambda: self.leadership.is_leader, self._advertised, settings.tls)
         self._follow: asyncio.Task[None] | None = None
         self.address_file = home / ADDRESS_FILE
         self.port = 0
