@@ -162,10 +162,43 @@ def test_tls_files_come_from_mounted_tls_secrets_and_probes_speak_tls(
             args = _cli(container)
             if args.command == "registry":
                 assert settings_of(container, monkeypatch).registry.insecure is not serving_tls
+            names = {n for c in by_kind(docs, "Certificate") for n in c["spec"].get("dnsNames", [])}
             if args.command == "gateway" and tls.ca is not None:  # the name it dials is on the certificate
-                names = {n for c in by_kind(docs, "Certificate") for n in c["spec"].get("dnsNames", [])}
                 for address in settings_of(container, monkeypatch).gateway.registry.split(","):
-                    assert address.rsplit(":", 1)[0] in names, f"{address} is not on any registry certificate"
+                    assert _on_certificate(address, names), f"{address} is not on any registry certificate"
+            if args.command == "registry" and serving_tls:  # the name other replicas dial is on it too
+                advertised = _expand(container, settings_of(container, monkeypatch).registry.advertise,
+                                     doc["metadata"].get("namespace", "default"))
+                assert _on_certificate(advertised, names), f"{advertised} is not on the registry's certificate"
+
+
+def _on_certificate(address: str, names: set[str]) -> bool:
+    host = address.rsplit(":", 1)[0]
+    return host in names or any(n.startswith("*.") and host.split(".", 1)[-1] == n[2:] for n in names)
+
+
+def _expand(container: Doc, value: str, namespace: str) -> str:
+    """Kubernetes' $(VAR) expansion with the downward API's values (a pod name as "pod-0")."""
+    fields = {"metadata.name": "pod-0", "metadata.namespace": namespace, "status.podIP": "10.0.0.7"}
+    env = {}
+    for var in container["env"]:
+        if "value" in var:
+            env[var["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], var["value"])
+        elif "fieldRef" in var.get("valueFrom", {}):
+            env[var["name"]] = fields[var["valueFrom"]["fieldRef"]["fieldPath"]]
+    return re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], value)
+
+
+@pytest.mark.parametrize(("tree", "docs"), CASES, ids=IDS)
+def test_references_to_other_variables_are_defined_first(tree: str, docs: list[Doc]) -> None:
+    """$(VAR) in a value expands only when VAR is defined earlier in the list (else it stays literal)."""
+    for doc in _workloads(docs):
+        for container in containers(doc):
+            seen: set[str] = set()
+            for var in container.get("env", []):
+                for ref in re.findall(r"\$\((\w+)\)", var.get("value", "")):
+                    assert ref in seen, f"{var['name']} uses $({ref}) before it is defined"
+                seen.add(var["name"])
 
 
 @pytest.mark.parametrize(("tree", "docs"), CASES, ids=IDS)
@@ -246,6 +279,12 @@ def test_references_resolve(tree: str, docs: list[Doc]) -> None:
     (url,) = [v for c in containers(registry) for v in c["env"] if v["name"] == "DRIFTGATE_REGISTRY__DATABASE_URL"]
     assert "secretKeyRef" in url["valueFrom"], "the database URL (with its password) comes from a Secret"
     assert registry["spec"]["replicas"] >= 2
+    for doc in _workloads(docs):  # a pod's subdomain is a headless Service that selects it (its DNS name)
+        subdomain = pod_spec(doc).get("subdomain")  # type: ignore[union-attr]
+        if subdomain:
+            service = named(docs, "Service", subdomain)
+            assert service["spec"]["clusterIP"] == "None"
+            assert service["spec"]["selector"].items() <= doc["spec"]["template"]["metadata"]["labels"].items()
 
 
 def test_overlays_attach_the_route_to_their_gateway() -> None:
