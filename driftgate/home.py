@@ -18,7 +18,9 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["PRIVATE_DIR_MODE", "PRIVATE_FILE_MODE", "prepare_home", "private_umask", "restrict", "write_private"]
+__all__ = [
+    "PRIVATE_DIR_MODE", "PRIVATE_FILE_MODE", "prepare_home", "private_umask", "read_private", "restrict", "write_private",
+]
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
@@ -66,3 +68,11 @@ def write_private(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_private(path: Path) -> str:
+    """The stripped text of a private file (a token); empty when it does not exist or cannot be read."""
+    try:
+        return path.read_text().strip()
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        return ""
