@@ -86,6 +86,8 @@ class GatewaySettings(BaseModel):
     """Longest wait between two attempts to fetch (or cache) an artifact that failed for a passing
     cause (registry unreachable, full disk); attempts go on until they succeed or the version
     leaves the config."""
+    token: str = ""
+    """The gateway's API token for the registry (role gateway); empty: <home>/gateway.token."""
     gc_freeze: bool = True
     """Once ready, move the objects of start-up (imports, numba, onnxruntime) to the permanent GC
     generation, so that full collections stop rescanning them (each cost ~150-250 ms here)."""
@@ -151,6 +153,9 @@ class RegistrySettings(BaseModel):
     metrics_port: int = -1
     """Registry Prometheus endpoint port (drift, accuracy, rollouts, gateways' config lag); -1: off,
     0 picks a free one."""
+    auth_cache_s: float = Field(5.0, ge=0)
+    """How long an authenticated token stays trusted without a database read; a token revoked
+    through another registry sharing the database stops working here within this time."""
 
 
 class RolloutSettings(BaseModel):

@@ -86,6 +86,8 @@ TABLE: Mapping[str, Access] = {
     # observation and audit
     _CONTROL + "GetDrift": VIEWER,
     _CONTROL + "ListEvents": VIEWER,
+    # operator actions on the gateways
+    _CONTROL + "ReloadVersion": OPERATOR,
     # tokens
     _CONTROL + "CreateToken": ADMIN,
     _CONTROL + "ListTokens": ADMIN,

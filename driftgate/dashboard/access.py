@@ -11,8 +11,9 @@ data (the login form, the stylesheet and vendored scripts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
+
+from driftgate.auth.roles import Principal  # one principal type for the gRPC API and the dashboard
 
 __all__ = [
     "ADMIN",
@@ -36,12 +37,6 @@ GATEWAY = "gateway"
 _RANK = {VIEWER: 1, OPERATOR: 2, ADMIN: 3}
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a token belongs to: the name the audit log records, and its role."""
-
-    name: str
-    role: str
 
 
 class Authenticator(Protocol):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from driftgate.auth import audit_actor
 from driftgate.errors import InvalidRequest
 from driftgate.grpc_edge import wrap_servicer
 from driftgate.proto.v1 import control_pb2, feedback_pb2, feedback_pb2_grpc
@@ -101,7 +102,7 @@ class FeedbackService(feedback_pb2_grpc.FeedbackServicer):
             list(request.ids),
             list(request.labels),
             list(request.labelled_at),
-            request.actor,
+            audit_actor(request.actor),
         )
         return feedback_pb2.SubmitLabelsResponse(
             received=result.received,
@@ -137,5 +138,5 @@ class FeedbackService(feedback_pb2_grpc.FeedbackServicer):
         self, request: feedback_pb2.UpdateAccuracySettingsRequest, context: Any
     ) -> feedback_pb2.AccuracySettings:
         changes = {name: getattr(request, name) for name in _SETTING_FIELDS if request.HasField(name)}
-        new = await asyncio.to_thread(self._monitor.update_settings, request.model, changes, request.actor)
+        new = await asyncio.to_thread(self._monitor.update_settings, request.model, changes, audit_actor(request.actor))
         return settings_pb(request.model, new)

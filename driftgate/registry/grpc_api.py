@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from driftgate.auth import audit_actor
 from driftgate.errors import Conflict, InvalidRequest
 from driftgate.grpc_edge import wrap_servicer
 from driftgate.proto.v1 import control_pb2 as pb
@@ -22,6 +23,8 @@ from driftgate.registry.feedback_api import ScoredReports
 from driftgate.registry.gateways import GatewayTracker
 from driftgate.registry.observe import DEFAULT_LOOKBACK_SECONDS, DriftMonitor
 from driftgate.registry.stats_report import StatsReporter
+from driftgate.registry.tokens import TokenStore
+from driftgate.registry.tokens_api import TokenRpcs
 from driftgate.registry.watch import ConfigHub
 from driftgate.settings import CONTROL_MESSAGE_BYTES
 
@@ -40,7 +43,7 @@ def grpc_options() -> list[tuple[str, Any]]:
 
 
 @wrap_servicer
-class ControlService(control_pb2_grpc.ControlServicer):
+class ControlService(TokenRpcs, control_pb2_grpc.ControlServicer):
     def __init__(
         self,
         catalogue: Catalogue,
@@ -50,7 +53,9 @@ class ControlService(control_pb2_grpc.ControlServicer):
         scored: ScoredReports | None = None,
         stats: StatsReporter | None = None,
         forward: Callable[[pb.GatewayReport, Any], None] | None = None,
+        tokens: TokenStore | None = None,
     ) -> None:
+        self._tokens = tokens  # CreateToken, ListTokens, RevokeToken (registry/tokens_api.py)
         self._stats = stats  # per-version traffic windows (driftgate stats); None: not kept
         self._catalogue = catalogue
         self._forward = forward  # a follower replica passes reports on to the leader (registry/forward.py)
@@ -62,7 +67,9 @@ class ControlService(control_pb2_grpc.ControlServicer):
     # ---- catalogue ----
 
     async def RegisterVersion(self, request: pb.RegisterVersionRequest, context: Any) -> pb.VersionInfo:
-        record = await asyncio.to_thread(self._catalogue.register_version, convert.register_request(request))
+        req = convert.register_request(request)
+        req.actor = audit_actor(req.actor)
+        record = await asyncio.to_thread(self._catalogue.register_version, req)
         return convert.version_pb(record, self._gateways.live())
 
     async def ListModels(self, request: pb.ListModelsRequest, context: Any) -> pb.ListModelsResponse:
@@ -76,13 +83,14 @@ class ControlService(control_pb2_grpc.ControlServicer):
 
     async def RetireVersion(self, request: pb.RetireVersionRequest, context: Any) -> pb.VersionInfo:
         record = await asyncio.to_thread(
-            self._catalogue.retire_version, request.model, request.version, request.actor, request.reason
+            self._catalogue.retire_version, request.model, request.version, audit_actor(request.actor), request.reason
         )
         return convert.version_pb(record, self._gateways.live())
 
     async def UpdateModelSettings(self, request: pb.UpdateModelSettingsRequest, context: Any) -> pb.ModelInfo:
         model = await asyncio.to_thread(
-            self._catalogue.update_settings, request.model, convert.settings_changes(request.settings), request.actor
+            self._catalogue.update_settings, request.model, convert.settings_changes(request.settings),
+            audit_actor(request.actor),
         )
         return convert.model_pb(model, self._gateways.live())
 
@@ -99,7 +107,7 @@ class ControlService(control_pb2_grpc.ControlServicer):
             request.model,
             weights,
             latest=request.latest,
-            actor=request.actor,
+            actor=audit_actor(request.actor),
             reason=request.reason,
         )
         return await self._traffic(request.model)
@@ -110,7 +118,7 @@ class ControlService(control_pb2_grpc.ControlServicer):
             request.model,
             request.version,
             request.rate,
-            actor=request.actor,
+            actor=audit_actor(request.actor),
             reason=request.reason,
         )
         return await self._traffic(request.model)

@@ -10,6 +10,7 @@ import asyncio
 import json
 from typing import Any
 
+from driftgate.auth import audit_actor
 from driftgate.errors import InvalidRequest
 from driftgate.grpc_edge import wrap_servicer
 from driftgate.proto.v1 import rollout_pb2 as pb
@@ -62,7 +63,7 @@ class RolloutService(rollout_pb2_grpc.RolloutsServicer):
         if request.no_rollout:
             overrides["auto_rollout"] = False
         run = await self._c.retrain(
-            request.model, trigger="manual", actor=request.actor or "unknown", reason=request.reason,
+            request.model, trigger="manual", actor=audit_actor(request.actor) or "unknown", reason=request.reason,
             overrides=overrides,
         )
         return run_pb(run)
@@ -84,7 +85,7 @@ class RolloutService(rollout_pb2_grpc.RolloutsServicer):
 
     async def _act(self, name: str, request: pb.RolloutActionRequest) -> pb.RolloutStatus:
         fn = getattr(self._c.rollouts, name)
-        await asyncio.to_thread(fn, request.model, request.actor or "unknown", request.reason)
+        await asyncio.to_thread(fn, request.model, audit_actor(request.actor) or "unknown", request.reason)
         return await asyncio.to_thread(self._status, request.model)
 
     async def Pause(self, request: pb.RolloutActionRequest, context: Any) -> pb.RolloutStatus:
@@ -115,5 +116,5 @@ class RolloutService(rollout_pb2_grpc.RolloutsServicer):
             trainer=request.trainer or "demo", trainer_options=dict(request.trainer_options),
             auto_rollout=request.auto_rollout,
         )
-        saved = await self._c.set_policy(policy, request.actor or "unknown")
+        saved = await self._c.set_policy(policy, audit_actor(request.actor) or "unknown")
         return policy_pb(saved)

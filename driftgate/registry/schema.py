@@ -59,7 +59,8 @@ def head_revision() -> str:
 
 def declared_metadata() -> MetaData:
     """The one MetaData with every table the code declares (for comparing with the migrations)."""
-    from driftgate.registry import artifact_db, db, held_labels, labels, rollout_db  # noqa: F401  (their tables sit on it)
+    # their tables sit on this metadata
+    from driftgate.registry import artifact_db, db, held_labels, labels, rollout_db, tokens  # noqa: F401
 
     return db.metadata
 

@@ -4,9 +4,11 @@
       Database (SQLite under <home> or settings.registry.database_url; schema checked, migrated)
       artifacts: ArtifactStore (<home>/artifacts) on SQLite, DatabaseArtifacts on PostgreSQL
       GatewayTracker, DriftMonitor(DriftAggregator), Catalogue, ConfigHub
+      TokenStore (API tokens; <home>/admin.token and <home>/gateway.token made at the first start)
+      grpc.aio server: driftgate.v1.Control, Feedback, Rollouts, grpc.health.v1, server reflection,
+        every call through AuthInterceptor (driftgate.auth: the one table of who may call what)
       StatsReporter(TrafficHistory): per-version traffic windows from the gateways' reports
       Prometheus /metrics (RegistryCollector) when settings.registry.metrics_port >= 0 (loopback default)
-      grpc.aio server: driftgate.v1.Control, grpc.health.v1, server reflection
       DashboardServer (driftgate/dashboard): the web dashboard on settings.registry.dashboard_port,
         uvicorn in this process's event loop, reading and acting through the same core objects
 
@@ -31,9 +33,10 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
+from driftgate.auth import AuthInterceptor
 from driftgate.home import prepare_home, restrict, write_private
 from driftgate.native import DriftAggregator
-from driftgate.proto.v1 import control_pb2, control_pb2_grpc, feedback_pb2_grpc, rollout_pb2_grpc
+from driftgate.proto.v1 import control_pb2, control_pb2_grpc, feedback_pb2_grpc, rollout_pb2, rollout_pb2_grpc
 from driftgate.registry.accuracy import AccuracyMonitor
 from driftgate.registry.artifact_db import DatabaseArtifacts
 from driftgate.registry.artifacts import Artifacts, ArtifactStore
@@ -55,6 +58,7 @@ from driftgate.registry.rollout_api import RolloutService
 from driftgate.registry.rollout_db import RolloutStore
 from driftgate.registry.stats import TrafficHistory
 from driftgate.registry.stats_report import StatsReporter
+from driftgate.registry.tokens import TokenStore, ensure_local_tokens
 from driftgate.registry.watch import ConfigHub
 from driftgate.settings import Settings
 from driftgate.tls import ServerCertificates, add_port, check_bind, server_certificates, transport_name
@@ -62,12 +66,14 @@ from driftgate.tls import ServerCertificates, add_port, check_bind, server_certi
 if TYPE_CHECKING:
     from driftgate.dashboard import Authenticator, DashboardServer
 
-__all__ = ["ADDRESS_FILE", "CONTROL_SERVICE", "DEMO_MODEL", "LEADER_SERVICE", "RegistryServer"]
+__all__ = ["ADDRESS_FILE", "CONTROL_SERVICE", "DEMO_MODEL", "LEADER_SERVICE", "SERVICES", "RegistryServer"]
 
 log = logging.getLogger("driftgate.registry")
 
 ADDRESS_FILE = "registry.addr"
 CONTROL_SERVICE = control_pb2.DESCRIPTOR.services_by_name["Control"].full_name
+# every driftgate service the registry serves (reflection lists them; the auth table test calls them all)
+SERVICES = (CONTROL_SERVICE, FEEDBACK_SERVICE, rollout_pb2.DESCRIPTOR.services_by_name["Rollouts"].full_name)
 DEMO_MODEL = "fraud"
 # grpc.health.v1 service name that is SERVING on the replica that runs the loops (the leader) only
 LEADER_SERVICE = "driftgate.v1.Leader"
@@ -103,6 +109,7 @@ class RegistryServer:
         if self.db.migrated_from is not None:
             log.info("database %s: schema migrated from %s", self.db.url, self.db.migrated_from)
         self.artifacts = _artifact_store(settings, self.db)
+        self.tokens = TokenStore(self.db, cache_s=settings.registry.auth_cache_s)
         self.gateways = GatewayTracker(settings.gateway.report_interval_s)
         self.catalogue = Catalogue(self.db, self.artifacts, settings, self.gateways)
         self.aggregator = DriftAggregator(settings.drift.window_seconds, settings.drift.windows)
@@ -231,11 +238,12 @@ class RegistryServer:
                 self.hub.follow(self.catalogue.generation, self.settings.registry.config_poll_s),
                 name="driftgate-config-follow")
 
-        server = grpc.aio.server(options=grpc_options())
+        await asyncio.to_thread(ensure_local_tokens, self.tokens, self.settings.home)
+        server = grpc.aio.server(options=grpc_options(), interceptors=[AuthInterceptor(self.tokens.authenticate)])
         control_pb2_grpc.add_ControlServicer_to_server(
             ControlService(
                 self.catalogue, self.gateways, self.drift, self.hub, ScoredReports(self.labels), stats=self.stats,
-                forward=self.forwarder.submit,
+                forward=self.forwarder.submit, tokens=self.tokens,
             ),
             server,
         )
@@ -245,8 +253,7 @@ class RegistryServer:
         rollout_pb2_grpc.add_RolloutsServicer_to_server(RolloutService(self.controller), server)
         reflection.enable_server_reflection(
             [
-                CONTROL_SERVICE,
-                FEEDBACK_SERVICE,
+                *SERVICES,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ],

@@ -114,6 +114,21 @@ class ControlStub:
                 request_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.StatsReport.FromString,
                 _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/driftgate.v1.Control/CreateToken',
+                request_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/driftgate.v1.Control/ListTokens',
+                request_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/driftgate.v1.Control/RevokeToken',
+                request_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.TokenInfo.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -223,6 +238,25 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateToken(self, request, context):
+        """API tokens (admin only): a token is shown once, when created; the registry keeps its hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -305,6 +339,21 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.GetStatsRequest.FromString,
                     response_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.StatsReport.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.CreateTokenRequest.FromString,
+                    response_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ListTokensRequest.FromString,
+                    response_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=driftgate_dot_proto_dot_v1_dot_control__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=driftgate_dot_proto_dot_v1_dot_control__pb2.TokenInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -739,6 +788,87 @@ class Control:
             '/driftgate.v1.Control/GetStats',
             driftgate_dot_proto_dot_v1_dot_control__pb2.GetStatsRequest.SerializeToString,
             driftgate_dot_proto_dot_v1_dot_control__pb2.StatsReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/driftgate.v1.Control/CreateToken',
+            driftgate_dot_proto_dot_v1_dot_control__pb2.CreateTokenRequest.SerializeToString,
+            driftgate_dot_proto_dot_v1_dot_control__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/driftgate.v1.Control/ListTokens',
+            driftgate_dot_proto_dot_v1_dot_control__pb2.ListTokensRequest.SerializeToString,
+            driftgate_dot_proto_dot_v1_dot_control__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/driftgate.v1.Control/RevokeToken',
+            driftgate_dot_proto_dot_v1_dot_control__pb2.RevokeTokenRequest.SerializeToString,
+            driftgate_dot_proto_dot_v1_dot_control__pb2.TokenInfo.FromString,
             options,
             channel_credentials,
             insecure,
