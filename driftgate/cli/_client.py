@@ -1,10 +1,12 @@
 """What the operator subcommands share: finding the registry, calling it, and printing.
 
 The registry address is ``--registry HOST:PORT`` (or ``A,B``: replicas, the first that answers),
-else ``<home>/registry.addr`` (written by a running ``driftgate registry``). Every command body
-runs under :func:`command`, which turns a failure into one line on stderr and exit code 1: the
-gRPC status details for a refused call (the registry's messages are written for people), a plain
-sentence for a registry that cannot be found.
+else ``<home>/registry.addr`` (written by a running ``driftgate registry``). Every call carries a
+bearer token: ``--token``, else the environment's DRIFTGATE_TOKEN, else ``<home>/admin.token``
+(which the registry writes into its home; read only when the registry is the one of that home).
+Every command body runs under :func:`command`, which turns a failure into one line on stderr and
+exit code 1: the gRPC status details for a refused call (the registry's messages are written for
+people), a plain sentence for a registry that cannot be found.
 Output: ``rich`` tables for people, ``--json`` (the message, field names as in the .proto, 64-bit
 integers as numbers) for scripts.
 """
@@ -16,6 +18,7 @@ import functools
 import getpass
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -34,7 +37,16 @@ __all__ = [
     "print_json",
     "registry_channel",
     "resolve_address",
+    "token_for",
 ]
+
+TOKEN_ENV = "DRIFTGATE_TOKEN"
+# what to do, for the two refusals of the auth check (the status name comes first on the line)
+_AUTH_HINTS = {
+    "UNAUTHENTICATED": "pass --token TOKEN or set DRIFTGATE_TOKEN (an admin creates one: "
+                       "driftgate tokens create NAME --role ROLE), or run under the registry's --home",
+    "PERMISSION_DENIED": "use a token with that role (an admin creates one: driftgate tokens create NAME --role ROLE)",
+}
 
 CONNECT_TIMEOUT_S = 3.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -61,23 +73,45 @@ def resolve_address(args: argparse.Namespace) -> str:
     return address
 
 
+def _home_address(args: argparse.Namespace) -> str:
+    try:
+        return (args.home / "registry.addr").read_text().strip()
+    except (FileNotFoundError, PermissionError):
+        return ""
+
+
+def token_for(args: argparse.Namespace) -> str:
+    """The token to send: --token, else DRIFTGATE_TOKEN, else ``<home>/admin.token`` when the
+    registry called is the one that home names (a home's admin token never goes to another host)."""
+    from driftgate.home import read_secret
+
+    explicit = getattr(args, "token", None) or os.environ.get(TOKEN_ENV, "")
+    if explicit:
+        return str(explicit).strip()
+    registry = getattr(args, "registry", "") or ""
+    if registry and registry != _home_address(args):
+        return ""
+    return read_secret(args.home / "admin.token")
+
+
 @contextmanager
 def registry_channel(args: argparse.Namespace) -> Iterator[Any]:
     """A channel to the registry (TLS as the options say), which must answer within CONNECT_TIMEOUT_S;
     with ``A,B`` (replicas of one registry) the first that answers."""
     import grpc
 
+    from driftgate.auth import with_token
     from driftgate.cli._tls import tls_settings
     from driftgate.errors import ConfigError
     from driftgate.registry.grpc_api import grpc_options
-    from driftgate.tls import channel as open_channel
+    from driftgate.tls import channel as tls_channel
 
     address = resolve_address(args)
     tls = tls_settings(args)
     channel = None
     for candidate in [a.strip() for a in address.split(",") if a.strip()]:
         try:
-            channel = open_channel(candidate, tls, grpc_options())
+            channel = tls_channel(candidate, tls, grpc_options())
         except ConfigError as exc:
             raise CliError(str(exc)) from None
         try:
@@ -92,7 +126,7 @@ def registry_channel(args: argparse.Namespace) -> Iterator[Any]:
                 "is `driftgate registry` running? If it serves TLS, pass --ca FILE")
         raise CliError(f"registry at {address} is not reachable ({hint})")
     try:
-        yield channel
+        yield with_token(channel, token_for(args))
     finally:
         channel.close()
 
@@ -124,6 +158,8 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
                 message = f"registry unavailable: {details}"
             elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 message = "the registry did not answer in time"
+            elif code is not None and code.name in _AUTH_HINTS:
+                message = f"{code.name}: {details}; {_AUTH_HINTS[code.name]}"
             else:
                 message = details or (code.name if code else "the call failed")
         print(f"error: {message}", file=sys.stderr, flush=True)

@@ -154,8 +154,10 @@ def _dashboard_login(home: Path, url: str) -> tuple[str, str]:
 def _demo(args: argparse.Namespace) -> int:
     import grpc
 
+    from driftgate.auth import with_token
     from driftgate.cli._client import CliError, console
     from driftgate.cli.rollout import status_dict
+    from driftgate.home import read_secret
     from driftgate.proto.inference import grpc_service_pb2 as ipb
     from driftgate.proto.inference import grpc_service_pb2_grpc
     from driftgate.proto.v1 import control_pb2 as cpb
@@ -186,7 +188,9 @@ def _demo(args: argparse.Namespace) -> int:
     traffic = Traffic(gateway, args.rate)
     result: dict[str, Any] = {}
     try:
-        channel = grpc.insecure_channel(registry, options=grpc_options())
+        # the serve under ``home`` wrote its admin token there
+        channel = with_token(grpc.insecure_channel(registry, options=grpc_options()),
+                             read_secret(home / "admin.token"))
         control = control_pb2_grpc.ControlStub(channel)
         loop = rollout_pb2_grpc.RolloutsStub(channel)
         infer = grpc_service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(gateway))

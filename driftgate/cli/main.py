@@ -3,6 +3,7 @@
     driftgate serve                    registry sidecar + gateway with the demo model
     driftgate gateway | registry       one process of either kind
     driftgate models | traffic | drift | stats | events    operate the registry
+    driftgate tokens                   API tokens and their roles (admin)
     driftgate bench                    load-test any Open Inference Protocol endpoint
 """
 
@@ -32,6 +33,7 @@ SUBCOMMAND_MODULES = (
     "driftgate.cli.accuracy",
     "driftgate.cli.rollout",
     "driftgate.cli.demo_cmd",
+    "driftgate.cli.tokens",
 )
 
 
@@ -42,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--registry", default="", metavar="HOST:PORT",
                         help="registry control API; A,B,...: replicas, failed over in turn "
                              "(default: the one running under --home)")
+    parser.add_argument("--token", default=None, metavar="TOKEN",
+                        help="API token for the registry (default: $DRIFTGATE_TOKEN, else <home>/admin.token; "
+                             "`driftgate gateway`: its gateway token)")
     add_client_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:

@@ -49,6 +49,7 @@ def _settings(args: argparse.Namespace) -> Any:
             "host": args.host, "port": args.port, "metrics_port": args.metrics_port, "metrics_host": args.metrics_host,
             "workers": args.workers, "device": args.device, "registry": args.registry or None,
             "max_inflight": args.max_inflight,
+            "token": getattr(args, "token", None) or None,
         }.items()
         if v is not None
     }
@@ -153,6 +154,8 @@ def _serve(args: argparse.Namespace) -> int:
     env = {} if not args.no_demo else {"DRIFTGATE_REGISTRY__DEMO": "false"}
     if args.registry:  # an external registry; otherwise gateways follow <home>/registry.addr
         env["DRIFTGATE_GATEWAY__REGISTRY"] = args.registry
+    if getattr(args, "token", None):  # the gateways' token for that registry (else <home>/gateway.token)
+        env["DRIFTGATE_GATEWAY__TOKEN"] = args.token
     env.update(_tls_env(settings.tls))
     sup = Supervisor(args.home, env)
     sup.install_signals()

@@ -58,15 +58,19 @@ def write_labels_csv(
 
 
 def submit_after(
-    address: str, model: str, ids: Sequence[str], y: np.ndarray, delay_s: float, *, actor: str = "demo"
+    address: str, model: str, ids: Sequence[str], y: np.ndarray, delay_s: float, *, actor: str = "demo",
+    token: str = "",
 ) -> object:
-    """Wait ``delay_s`` seconds for real, then submit the labels to the registry at ``address``."""
+    """Wait ``delay_s`` seconds for real, then submit the labels to the registry at ``address``
+    (with ``token``, an operator's or an admin's)."""
     import grpc
 
+    from driftgate.auth import with_token
     from driftgate.proto.v1 import feedback_pb2, feedback_pb2_grpc
 
     time.sleep(max(0.0, delay_s))
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(address) as raw:
+        channel = with_token(raw, token)
         return feedback_pb2_grpc.FeedbackStub(channel).SubmitLabels(
             feedback_pb2.SubmitLabelsRequest(
                 model=model, ids=list(ids), labels=np.asarray(y).astype(np.int64).tolist(), actor=actor
