@@ -85,6 +85,7 @@ class GatewayServer:
             pause=self.metrics.report_pause,
             tls=settings.tls,
             metrics=self.metrics,
+            token=gs.token,
         )
         # from the start: the saved config's versions that are not cached fetch (and retry) through the link
         self.reconciler.fetch = self.link.fetch_artifact

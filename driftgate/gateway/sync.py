@@ -11,6 +11,10 @@ full disk, a bad profile) is logged at ERROR once per episode, the loop resubscr
 the reason (``config_error``) with the generations received and applied, so that the registry
 shows this gateway as lagging (``driftgate models show``) and Prometheus can alert on
 ``driftgate_config_generation``.
+
+Every call carries the gateway's token (a token with the gateway role): the explicit one
+(``--token``, DRIFTGATE_GATEWAY__TOKEN), else ``<home>/gateway.token``, which the registry writes
+into its home; the file is read again whenever the link reconnects.
 """
 
 from __future__ import annotations
@@ -28,17 +32,22 @@ from pathlib import Path
 import grpc
 from prometheus_client import Histogram
 
+from driftgate.auth import token_metadata
 from driftgate.errors import ArtifactUnavailable, ConfigError
 from driftgate.gateway.dataplane import DataPlane
 from driftgate.gateway.episodes import Episodes
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.reconcile import Reconciler
+from driftgate.home import read_secret
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
 from driftgate.settings import CONTROL_MESSAGE_BYTES, TlsSettings
 from driftgate.tls import aio_channel
 
-__all__ = ["RegistryLink", "registry_address"]
+__all__ = ["GATEWAY_TOKEN_FILE", "RegistryLink", "registry_address"]
+
+GATEWAY_TOKEN_FILE = "gateway.token"
+_REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
 log = logging.getLogger("driftgate.gateway.sync")
 
@@ -90,11 +99,15 @@ class RegistryLink:
         pause: Histogram | None = None,
         tls: TlsSettings | None = None,
         metrics: GatewayMetrics | None = None,
+        token: str = "",
     ) -> None:
         self._plane = plane
         self._metrics = metrics
         self._episodes = Episodes(log)
         self.apply_error = ""  # the watch loop's own failure (applying or saving a config), while it lasts
+        self._token = token  # empty: <home>/gateway.token, read at each (re)connection
+        self._metadata: tuple[tuple[str, str], ...] = ()
+        self._refused = False  # the registry refused our token: logged once per episode
         # the event loop's time in build_report and in the commit after it, by step (serving waits meanwhile)
         self._pause = pause
         self._reconciler = reconciler
@@ -133,6 +146,7 @@ class RegistryLink:
                 self._channel = self._stub = None
                 return None
             self._stub = control_pb2_grpc.ControlStub(self._channel)
+            self._metadata = token_metadata(self._token or read_secret(self._home / GATEWAY_TOKEN_FILE))
             self._address = address
         return self._stub
 
@@ -142,7 +156,9 @@ class RegistryLink:
             raise ConnectionError("registry address unknown")
         parts: list[bytes] = []
         total = -1
-        async for chunk in stub.FetchArtifact(pb.FetchArtifactRequest(sha256=sha256), timeout=120):
+        async for chunk in stub.FetchArtifact(
+            pb.FetchArtifactRequest(sha256=sha256), timeout=120, metadata=self._metadata
+        ):
             parts.append(chunk.data)
             total = chunk.total_size
         data = b"".join(parts)
@@ -169,12 +185,14 @@ class RegistryLink:
                 generation = -1
                 try:
                     call = stub.WatchConfig(
-                        pb.WatchConfigRequest(gateway_id=self.gateway_id, known_generation=self._reconciler.generation)
+                        pb.WatchConfigRequest(gateway_id=self.gateway_id, known_generation=self._reconciler.generation),
+                        metadata=self._metadata,
                     )
                     async for config in call:
                         if not self.connected:
                             log.info("subscribed to the registry at %s", self._address)
                         self._set_connected(True)
+                        self._refused = False
                         backoff = 0.2
                         generation = config.generation
                         await self._reconciler.apply(config)
@@ -183,7 +201,13 @@ class RegistryLink:
                             self._episodes.ok("apply", f"config generation {generation} applied")
                         await self.report_once()
                 except grpc.aio.AioRpcError as exc:
-                    if self.connected:
+                    if exc.code() in _REFUSED and not self._refused:
+                        self._refused = True
+                        log.error("the registry at %s refused this gateway: %s: %s (give the gateway a token "
+                                  "with the gateway role: --token, DRIFTGATE_GATEWAY__TOKEN or <home>/%s); "
+                                  "serving the last config", self._address, exc.code().name, exc.details(),
+                                  GATEWAY_TOKEN_FILE)
+                    elif self.connected:
                         log.warning("registry stream ended (%s); serving the last config", exc.code().name)
                     self._set_connected(False)
                     self._stub = None  # re-read the address: a restarted registry may listen elsewhere
@@ -322,7 +346,7 @@ class RegistryLink:
             if self._pause is not None:
                 self._pause.labels("build").observe(time.perf_counter() - started)
             mark = self._scored_mark
-            await stub.ReportStatus(report, timeout=5)
+            await stub.ReportStatus(report, timeout=5, metadata=self._metadata)
             if self._plane.requestlog is not None and mark is not None:
                 started = time.perf_counter()
                 self._plane.requestlog.commit(mark)  # only now: a failed report loses no scored row
