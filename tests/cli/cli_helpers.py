@@ -11,17 +11,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pytest
 
-from driftgate.cli import drift, events, models, registry_cmd, traffic
+from driftgate.cli import drift, events, models, registry_cmd, tokens, traffic
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
 from driftgate.registry.server import RegistryServer
 from driftgate.settings import DriftSettings, GatewaySettings, RegistrySettings, Settings
+from tests.auth_helpers import local_channel
 
-MODULES = (models, traffic, events, drift, registry_cmd)
+MODULES = (models, traffic, events, drift, registry_cmd, tokens)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="driftgate")
     parser.add_argument("--home", type=Path, default=Path(".driftgate"))
     parser.add_argument("--registry", default="")
+    parser.add_argument("--token", default=None)
     sub = parser.add_subparsers(dest="command", required=True)
     for m in MODULES:
         m.register(sub)
@@ -83,7 +84,7 @@ class ThreadedRegistry:
 
     def report(self, gateway_id: str, model: str, states: dict[int, str]) -> None:
         """Act as a gateway: report ``states`` (version -> READY/LOADING/FAILED) for ``model``."""
-        with grpc.insecure_channel(self.server.address) as channel:
+        with local_channel(self.server.address, self.home) as channel:
             control_pb2_grpc.ControlStub(channel).ReportStatus(
                 pb.GatewayReport(
                     gateway_id=gateway_id,

@@ -13,6 +13,7 @@ from cli_helpers import Files, ThreadedRegistry, build_parser
 
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
+from tests.auth_helpers import local_channel
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +29,7 @@ def run(capsys: pytest.CaptureFixture[str], home: Path, *argv: str) -> tuple[int
 
 
 def _deployed(registry: ThreadedRegistry, model: str) -> pb.DeployedModel:
-    with grpc.insecure_channel(registry.server.address) as channel:
+    with local_channel(registry.server.address, registry.home) as channel:
         stream = control_pb2_grpc.ControlStub(channel).WatchConfig(
             pb.WatchConfigRequest(gateway_id="gw-test"), timeout=10
         )
@@ -59,7 +60,7 @@ def test_set_show_and_turn_off(registry: ThreadedRegistry, files: Files, capsys:
     code, out, _ = run(capsys, home, "models", "batching", "fraud", "--max-batch", "64", "--max-delay-us", "0")
     assert code == 0 and "max_delay_us=0" in out
     # Other settings leave batching as it is.
-    with grpc.insecure_channel(registry.server.address) as channel:
+    with local_channel(registry.server.address, registry.home) as channel:
         info = control_pb2_grpc.ControlStub(channel).UpdateModelSettings(
             pb.UpdateModelSettingsRequest(model="fraud", settings=pb.ModelSettings(alert_windows=5)), timeout=10
         )
@@ -97,7 +98,7 @@ def test_bad_values_are_refused(registry: ThreadedRegistry, files: Files, capsys
     assert code == 1 and "'nope' is not registered" in err
     # Lowering max_batch_size under the batching limit is refused too.
     run(capsys, home, "models", "batching", "fraud", "--max-batch", "32")
-    with grpc.insecure_channel(registry.server.address) as channel, pytest.raises(grpc.RpcError) as refused:
+    with local_channel(registry.server.address, registry.home) as channel, pytest.raises(grpc.RpcError) as refused:
         control_pb2_grpc.ControlStub(channel).UpdateModelSettings(
             pb.UpdateModelSettingsRequest(model="fraud", settings=pb.ModelSettings(max_batch_size=16)), timeout=10
         )

@@ -11,6 +11,7 @@ import pytest
 from cli_helpers import Files, ThreadedRegistry, build_parser
 
 from driftgate.cli._client import parse_duration
+from tests.auth_helpers import local_channel
 
 
 @pytest.fixture(autouse=True)
@@ -127,7 +128,7 @@ def test_traffic_commands(registry: ThreadedRegistry, files: Files, capsys: pyte
     code, out, _ = run(capsys, home, "events", "fraud", "--limit", "4", "--json")
     events = json.loads(out)["events"]
     assert [e["kind"] for e in events] == ["traffic_changed", "shadow_removed", "shadow_set", "traffic_changed"]
-    assert {e["actor"] for e in events} == {getpass.getuser()}
+    assert {e["actor"] for e in events} == {f"local-admin (claimed: {getpass.getuser()})"}
     assert json.loads(events[-1]["details_json"])["reason"] == "canary"
     code, out, _ = run(capsys, home, "events")
     assert code == 0 and "version_registered" in out
@@ -146,7 +147,6 @@ def test_drift_command(registry: ThreadedRegistry, files: Files, capsys: pytest.
     # a gateway reports one window: 40 rows, every column in its first inner bin
     import time
 
-    import grpc
     import numpy as np
 
     from driftgate.proto.v1 import control_pb2 as pb
@@ -166,7 +166,7 @@ def test_drift_command(registry: ThreadedRegistry, files: Files, capsys: pytest.
         sums=[0.0] * 5,
         sumsq=[0.0] * 5,
     )
-    with grpc.insecure_channel(registry.server.address) as channel:
+    with local_channel(registry.server.address, registry.home) as channel:
         control_pb2_grpc.ControlStub(channel).ReportStatus(pb.GatewayReport(gateway_id="gw", drift=[window]))
     code, out, _ = run(capsys, home, "drift", "fraud", "--window", "1h")
     assert code == 0 and "fraud version 1: 40 rows in the last 3600 s" in out

@@ -15,6 +15,7 @@ from driftgate.cli._client import CliError
 from driftgate.cli.feedback import read_labels_csv
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.registry.records import RegisterRequest
+from tests.auth_helpers import local_channel
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +27,7 @@ def run(capsys: pytest.CaptureFixture[str], home: Path, *argv: str) -> tuple[int
     parser = argparse.ArgumentParser(prog="driftgate")
     parser.add_argument("--home", type=Path, default=Path(".driftgate"))
     parser.add_argument("--registry", default="")
+    parser.add_argument("--token", default=None)
     sub = parser.add_subparsers(dest="command", required=True)
     feedback.register(sub)
     accuracy.register(sub)
@@ -72,11 +74,9 @@ def test_feedback_then_accuracy(registry: ThreadedRegistry, files: Files, capsys
     ids = [f"r{i}" for i in range(400)]
     import time
 
-    import grpc
-
     from driftgate.proto.v1 import control_pb2_grpc
 
-    with grpc.insecure_channel(server.address) as channel:  # act as a gateway: ship the scored rows
+    with local_channel(server.address, registry.home) as channel:  # act as a gateway: ship the scored rows
         control_pb2_grpc.ControlStub(channel).ReportStatus(
             pb.GatewayReport(
                 gateway_id="g1",

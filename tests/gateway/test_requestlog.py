@@ -206,7 +206,7 @@ def test_report_once_commits_what_its_report_carried(tmp_path) -> None:  # type:
     sent: list[list[str]] = []
 
     class Stub:
-        async def ReportStatus(self, report, timeout):  # type: ignore[no-untyped-def]
+        async def ReportStatus(self, report, timeout, metadata=()):  # type: ignore[no-untyped-def]
             sent.append([i for s in report.scored for i in s.ids])
 
     async def stub() -> Stub:

@@ -11,6 +11,7 @@ import pytest
 
 from driftgate.proto.inference import grpc_service_pb2 as pb
 from driftgate.proto.v1 import control_pb2, control_pb2_grpc
+from tests.auth_helpers import local_channel
 
 N_FEATURES = 30
 
@@ -41,7 +42,7 @@ def stub(served):
 
 @pytest.fixture(scope="module")
 def reference_session(served) -> ort.InferenceSession:
-    control = control_pb2_grpc.ControlStub(grpc.insecure_channel(served.registry))
+    control = control_pb2_grpc.ControlStub(local_channel(served.registry, served.home))
     model = control.GetModel(control_pb2.GetModelRequest(name="fraud"))
     sha = model.versions[0].artifact_sha256
     data = b"".join(c.data for c in control.FetchArtifact(control_pb2.FetchArtifactRequest(sha256=sha)))

@@ -16,6 +16,7 @@ from driftgate.proto.v1 import control_pb2_grpc
 from driftgate.registry.grpc_api import grpc_options
 from driftgate.registry.server import RegistryServer
 from driftgate.settings import DriftSettings, GatewaySettings, RegistrySettings, Settings
+from tests.auth_helpers import local_aio_channel
 
 
 def tiny_model(features: int = 4, seed: int = 0, rows: int = 200) -> tuple[bytes, np.ndarray]:
@@ -85,7 +86,7 @@ class Running:
 async def registry(settings: Settings) -> AsyncIterator[Running]:
     server = RegistryServer(settings)
     await server.start()
-    channel = grpc.aio.insecure_channel(server.address, options=grpc_options())
+    channel = local_aio_channel(server.address, settings.home, options=grpc_options())  # admin (and gateway)
     try:
         yield Running(server, control_pb2_grpc.ControlStub(channel), channel)
     finally:

@@ -12,6 +12,7 @@ from registry_helpers import Models, Running, make_settings, register
 
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.registry.server import RegistryServer
+from tests.auth_helpers import local_aio_channel
 
 
 async def test_watch_config_sends_current_then_each_change(registry: Running, models: Models) -> None:
@@ -37,7 +38,7 @@ async def test_watch_config_sends_current_then_each_change(registry: Running, mo
 async def test_watch_ends_cleanly_when_the_server_stops(settings, models: Models) -> None:  # type: ignore[no-untyped-def]
     server = RegistryServer(settings)
     await server.start()
-    async with grpc.aio.insecure_channel(server.address) as channel:
+    async with local_aio_channel(server.address, settings.home) as channel:
         from driftgate.proto.v1 import control_pb2_grpc
 
         stream = control_pb2_grpc.ControlStub(channel).WatchConfig(pb.WatchConfigRequest(gateway_id="gw"))

@@ -63,7 +63,7 @@ async def test_weights_then_latest(registry: Running, models: Models) -> None:
     assert registry.server.catalogue.generation() == generation + 1
     event = (await registry.stub.ListEvents(pb.ListEventsRequest(limit=1))).events[0]
     details = json.loads(event.details_json)
-    assert (event.kind, event.actor) == ("traffic_changed", "ann")
+    assert (event.kind, event.actor) == ("traffic_changed", "local-admin (claimed: ann)")
     assert details["old"]["mode"] == "latest" and details["new"]["weights"] == {"1": 95, "2": 5}
     assert details["reason"] == "canary"
 
