@@ -13,15 +13,19 @@ registry sharing the database takes effect here within ``cache_s``.
 ``ensure_local_tokens(home)`` is what ``driftgate registry`` (and so ``driftgate serve``) runs at
 start: ``<home>/admin.token`` (token "local-admin") and ``<home>/gateway.token`` (token
 "local-gateway"), each created when its file is missing, mode 0600 in a 0700 home, so that the CLI
-and gateways on this host under the same --home need no flag. Deleting a file and restarting the
-registry rotates that token (the old one is revoked).
+and gateways on this host under the same --home need no flag. When the name is taken (another
+registry host sharing the database made it, or the file was deleted) the new token gets a suffix
+("local-admin-3f9c2a"); nothing is revoked automatically. Rotating: delete the file, restart the
+registry, then ``driftgate tokens revoke`` the old name (docs/security.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +51,8 @@ __all__ = [
     "api_tokens",
     "ensure_local_tokens",
 ]
+
+log = logging.getLogger("driftgate.registry.tokens")
 
 ADMIN_TOKEN_FILE = "admin.token"
 GATEWAY_TOKEN_FILE = "gateway.token"
@@ -167,13 +173,16 @@ def _audit(conn: object, kind: str, actor: str, message: str, record: TokenRecor
 
 def _ensure(store: TokenStore, path: Path, name: str, role: Role) -> None:
     token = read_secret(path)
-    if token and store.lookup(token) is not None:
+    if token:
+        if store.lookup(token) is None:  # revoked, or made for another database: left for the operator
+            log.warning("%s holds a token this registry does not know (revoked?); delete the file and restart "
+                        "the registry for a new one", path)
         return
-    if token:  # a file whose token this database does not know (revoked, or another database)
-        return
-    if any(r.name == name for r in store.list()):  # the file was deleted: rotate
-        store.revoke(name, actor="driftgate", reason=f"{path.name} missing at start: rotated")
-    _, token = store.create(name, role, actor="driftgate")
+    taken = {r.name for r in store.list()}
+    candidate = name
+    while candidate in taken:
+        candidate = f"{name}-{secrets.token_hex(3)}"
+    _, token = store.create(candidate, role, actor="driftgate")
     write_secret(path, token + "\n")
 
 

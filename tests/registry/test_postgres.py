@@ -32,6 +32,7 @@ from driftgate.registry.artifact_db import DatabaseArtifacts, artifact_chunks
 from driftgate.registry.db import Database, engine_url
 from driftgate.registry.grpc_api import grpc_options
 from driftgate.registry.server import RegistryServer
+from tests.auth_helpers import gateway_token, local_aio_channel
 from tests.conftest import wait_ready
 
 
@@ -185,7 +186,7 @@ async def test_a_registry_on_a_new_host_serves_what_another_left_in_the_database
 ) -> None:
     first = RegistryServer(make_settings(tmp_path / "one", database_url=pg_url))
     await first.start()
-    channel = grpc.aio.insecure_channel(first.address, options=grpc_options())
+    channel = local_aio_channel(first.address, first.settings.home, options=grpc_options())
     stub = control_pb2_grpc.ControlStub(channel)
     try:
         await register(stub, "fraud", models.v1, reference_npy=npy(models.X))
@@ -207,7 +208,7 @@ async def test_a_registry_on_a_new_host_serves_what_another_left_in_the_database
         r"registry listening on (\S+)")
     gateway = None
     try:
-        channel = grpc.aio.insecure_channel(address, options=grpc_options())
+        channel = local_aio_channel(address, home, options=grpc_options())  # this host's own admin token
         stub = control_pb2_grpc.ControlStub(channel)
         info = await stub.GetModel(pb.GetModelRequest(name="fraud"))
         assert [v.version for v in info.versions] == [1, 2]
@@ -224,6 +225,7 @@ async def test_a_registry_on_a_new_host_serves_what_another_left_in_the_database
         # a gateway on a third host loads both versions from the new registry and serves them
         gateway, served = await asyncio.to_thread(
             _start, [sys.executable, "-m", "driftgate", "--home", str(tmp_path / "three"), "--registry", address,
+                     "--token", gateway_token(home),
                      "gateway", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1"],
             r"gateway listening on (\S+)")
         await asyncio.to_thread(wait_ready, served, 120)
