@@ -19,7 +19,13 @@ import tempfile
 from pathlib import Path
 
 __all__ = [
-    "PRIVATE_DIR_MODE", "PRIVATE_FILE_MODE", "prepare_home", "private_umask", "read_private", "restrict", "write_private",
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
+    "prepare_home",
+    "private_umask",
+    "read_private",
+    "restrict",
+    "write_private",
 ]
 
 PRIVATE_DIR_MODE = 0o700

@@ -83,7 +83,7 @@ def _home_address(args: argparse.Namespace) -> str:
 def token_for(args: argparse.Namespace) -> str:
     """The token to send: --token, else DRIFTGATE_TOKEN, else ``<home>/admin.token`` when the
     registry called is the one that home names (a home's admin token never goes to another host)."""
-    from driftgate.home import read_secret
+    from driftgate.home import read_private
 
     explicit = getattr(args, "token", None) or os.environ.get(TOKEN_ENV, "")
     if explicit:
@@ -91,7 +91,7 @@ def token_for(args: argparse.Namespace) -> str:
     registry = getattr(args, "registry", "") or ""
     if registry and registry != _home_address(args):
         return ""
-    return read_secret(args.home / "admin.token")
+    return read_private(args.home / "admin.token")
 
 
 @contextmanager

@@ -157,7 +157,7 @@ def _demo(args: argparse.Namespace) -> int:
     from driftgate.auth import with_token
     from driftgate.cli._client import CliError, console
     from driftgate.cli.rollout import status_dict
-    from driftgate.home import read_secret
+    from driftgate.home import read_private
     from driftgate.proto.inference import grpc_service_pb2 as ipb
     from driftgate.proto.inference import grpc_service_pb2_grpc
     from driftgate.proto.v1 import control_pb2 as cpb
@@ -190,7 +190,7 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         # the serve under ``home`` wrote its admin token there
         channel = with_token(grpc.insecure_channel(registry, options=grpc_options()),
-                             read_secret(home / "admin.token"))
+                             read_private(home / "admin.token"))
         control = control_pb2_grpc.ControlStub(channel)
         loop = rollout_pb2_grpc.RolloutsStub(channel)
         infer = grpc_service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(gateway))

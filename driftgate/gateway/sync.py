@@ -38,7 +38,7 @@ from driftgate.gateway.dataplane import DataPlane
 from driftgate.gateway.episodes import Episodes
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.reconcile import Reconciler
-from driftgate.home import read_secret
+from driftgate.home import read_private
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
 from driftgate.settings import CONTROL_MESSAGE_BYTES, TlsSettings
@@ -146,7 +146,7 @@ class RegistryLink:
                 self._channel = self._stub = None
                 return None
             self._stub = control_pb2_grpc.ControlStub(self._channel)
-            self._metadata = token_metadata(self._token or read_secret(self._home / GATEWAY_TOKEN_FILE))
+            self._metadata = token_metadata(self._token or read_private(self._home / GATEWAY_TOKEN_FILE))
             self._address = address
         return self._stub
 

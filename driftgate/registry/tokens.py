@@ -37,7 +37,7 @@ from sqlalchemy import Column, String, Table, delete, insert, select
 from driftgate.auth.roles import Principal, Role, parse_role
 from driftgate.auth.tokens import generate_token, hash_token, same_hash
 from driftgate.errors import Conflict, InvalidRequest, NotFound
-from driftgate.home import read_secret, secure_home, write_secret
+from driftgate.home import prepare_home, read_private, write_private
 from driftgate.registry.db import Database, events, metadata
 from driftgate.registry.records import utc_iso
 
@@ -172,7 +172,7 @@ def _audit(conn: object, kind: str, actor: str, message: str, record: TokenRecor
 
 
 def _ensure(store: TokenStore, path: Path, name: str, role: Role) -> None:
-    token = read_secret(path)
+    token = read_private(path)
     if token:
         if store.lookup(token) is None:  # revoked, or made for another database: left for the operator
             log.warning("%s holds a token this registry does not know (revoked?); delete the file and restart "
@@ -183,11 +183,11 @@ def _ensure(store: TokenStore, path: Path, name: str, role: Role) -> None:
     while candidate in taken:
         candidate = f"{name}-{secrets.token_hex(3)}"
     _, token = store.create(candidate, role, actor="driftgate")
-    write_secret(path, token + "\n")
+    write_private(path, token + "\n")
 
 
 def ensure_local_tokens(store: TokenStore, home: Path) -> None:
     """``<home>/admin.token`` and ``<home>/gateway.token``, created when missing (see the module doc)."""
-    secure_home(home)
+    prepare_home(home)
     _ensure(store, home / ADMIN_TOKEN_FILE, LOCAL_ADMIN, Role.ADMIN)
     _ensure(store, home / GATEWAY_TOKEN_FILE, LOCAL_GATEWAY, Role.GATEWAY)
