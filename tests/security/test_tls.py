@@ -113,6 +113,7 @@ def tls_gateway(pki: Pki, mtls_served: tuple[Served, Path, Path],
     shutil.copy(pki.server_key, key)
     home = tmp_path_factory.mktemp("gw-home")
     argv = [sys.executable, "-m", "driftgate", "--home", str(home), "--registry", served.registry,
+            "--token", (served.home / "gateway.token").read_text().strip(),  # its home is not the registry's
             "--ca", str(pki.ca.path), "--cert", str(pki.client_cert), "--key", str(pki.client_key),
             "gateway", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1",
             "--tls-cert", str(cert), "--tls-key", str(key)]
