@@ -179,7 +179,7 @@ class ControlService(TokenRpcs, control_pb2_grpc.ControlServicer):
 
     async def ReloadVersion(self, request: pb.ReloadVersionRequest, context: Any) -> pb.VersionInfo:
         record = await asyncio.to_thread(
-            self._catalogue.reload_version, request.model, request.version, request.actor, request.reason
+            self._catalogue.reload_version, request.model, request.version, audit_actor(request.actor), request.reason
         )
         return convert.version_pb(record, self._gateways.live())
 
