@@ -86,6 +86,7 @@ TABLE: Mapping[str, Access] = {
     # observation and audit
     _CONTROL + "GetDrift": VIEWER,
     _CONTROL + "ListEvents": VIEWER,
+    _CONTROL + "GetStats": VIEWER,
     # operator actions on the gateways
     _CONTROL + "ReloadVersion": OPERATOR,
     # tokens

@@ -131,9 +131,10 @@ class RegistryServer:
             settings,
             accuracy_alerts=self.accuracy.active_accuracy_alerts,
         )
-        # who may log in to the dashboard: the control plane's token store (``self.tokens`` where the
-        # registry has one), unless one is injected
-        self.authenticator = authenticator if authenticator is not None else getattr(self, "tokens", None)
+        # who may log in to the dashboard: injected (the token store is ``self.tokens``). Not defaulted to
+        # the token store yet: the dashboard would then bind its fixed port 8006 in every registry,
+        # and two registries on one host (tests, replicas) collide there (issue 13 integration note)
+        self.authenticator = authenticator
         self.dashboard: DashboardServer | None = None
         # Prometheus: the registry's own numbers (drift, accuracy, rollouts, gateways' config lag)
         self.metrics_registry = CollectorRegistry(auto_describe=False)
