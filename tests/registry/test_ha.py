@@ -27,6 +27,7 @@ from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
 from driftgate.registry.grpc_api import grpc_options
 from driftgate.registry.server import LEADER_SERVICE, RegistryServer
+from tests.auth_helpers import admin_token, gateway_token, local_aio_channel, local_channel
 from tests.conftest import Served, wait_ready
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -65,8 +66,8 @@ def _leads(address: str) -> bool:
         return bool(reply.status == SERVING)
 
 
-def _gateways(address: str) -> int:
-    with grpc.insecure_channel(address) as channel:
+def _gateways(address: str, home: Path) -> int:
+    with local_channel(address, home) as channel:  # a registry home's admin token (shared database: valid on both)
         reply = control_pb2_grpc.ControlStub(channel).ListGateways(pb.ListGatewaysRequest(), timeout=5)
     return len(reply.gateways)
 
@@ -81,7 +82,9 @@ def _until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-unt
 
 
 def _cli(home: Path, registries: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "driftgate", "--home", str(home), "--registry", registries, *args],
+    token = admin_token(home / "a")  # the first registry's; the replicas share the database
+    return subprocess.run([sys.executable, "-m", "driftgate", "--home", str(home), "--registry", registries,
+                           "--token", token, *args],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -122,7 +125,8 @@ def test_the_leader_killed_mid_rollout_another_replica_finishes_it(tmp_path: Pat
         both = f"{first.address},{second.address}"
         # one gateway reaches the leader first, the other a follower (which passes its reports on)
         for name, order in (("g1", both), ("g2", f"{second.address},{first.address}")):
-            processes.append(Process([*base, "--home", str(tmp_path / name), "--registry", order, "gateway",
+            processes.append(Process([*base, "--home", str(tmp_path / name), "--registry", order,
+                                      "--token", gateway_token(tmp_path / "a"), "gateway",
                                       "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1"],
                                      r"gateway listening on (\S+)", env))
         gateways = processes[2:]
@@ -131,7 +135,7 @@ def test_the_leader_killed_mid_rollout_another_replica_finishes_it(tmp_path: Pat
         clients = [Client(Served(tmp_path, g.popen, gateway=g.address)) for g in gateways]  # type: ignore[arg-type]
         for client in clients:
             client.start()
-        _until(lambda: _gateways(first.address) == 2, 30, "the leader to hear of both gateways")
+        _until(lambda: _gateways(first.address, tmp_path / "a") == 2, 30, "the leader to hear of both gateways")
         run = _cli(tmp_path, both, "retrain", "fraud", "--data-option", "drift=amount_shift", "--reason", "ha")
         assert run.returncode == 0, run.stderr
         in_step = _wait_rollout(tmp_path, both, ("canary",))
@@ -166,7 +170,7 @@ async def test_replicas_registering_at_once_number_versions_without_clashing(tmp
     try:
         for replica in replicas:
             await replica.start()
-            channels.append(grpc.aio.insecure_channel(replica.address, options=grpc_options()))
+            channels.append(local_aio_channel(replica.address, replica.settings.home, options=grpc_options()))
         leaders = [replica.leadership.is_leader for replica in replicas]
         assert sorted(leaders) == [False, True]  # exactly one runs the loops
         stubs = [control_pb2_grpc.ControlStub(c) for c in channels]
@@ -189,7 +193,7 @@ async def test_a_follower_passes_gateway_reports_on_to_the_leader(tmp_path: Path
         await leader.start()
         await follower.start()
         assert leader.leadership.is_leader and not follower.leadership.is_leader
-        channels = [grpc.aio.insecure_channel(r.address, options=grpc_options()) for r in (leader, follower)]
+        channels = [local_aio_channel(r.address, r.settings.home, options=grpc_options()) for r in (leader, follower)]
         to_leader, to_follower = (control_pb2_grpc.ControlStub(c) for c in channels)
         await register(to_leader, "fraud", models.v1)
         await report_ready(to_follower, "gateway-on-the-follower", "fraud", {1: "READY"})
