@@ -135,7 +135,7 @@ def test_report_carries_packed_rows_the_registry_keeps_once(tmp_path) -> None:  
     log = RequestLog(100, "gw-1-abc-", clock)
     log.record(V("m", 1), "a", np.array([0.25], np.float32))
     log.record(V("m", 2), "b", np.array([0.5, 0.75], np.float32))
-    plane = SimpleNamespace(models={}, requestlog=log)
+    plane = SimpleNamespace(models={}, requestlog=log, refused={})
     reconciler = SimpleNamespace(generation=3, applied_generation=3, errors=[], states={}, counters=dict)
     link = RegistryLink(plane, reconciler, gateway_id="gw-1", registry="127.0.0.1:1", home=tmp_path,  # type: ignore[arg-type]
                         report_interval_s=1.0)
@@ -158,7 +158,7 @@ def test_scored_rows_go_every_scored_interval_or_sooner_when_needed(tmp_path) ->
     from driftgate.gateway.sync import RegistryLink
 
     log = RequestLog(10, "gw-", clock)
-    plane = SimpleNamespace(models={}, requestlog=log)
+    plane = SimpleNamespace(models={}, requestlog=log, refused={})
     reconciler = SimpleNamespace(generation=1, applied_generation=1, errors=[], states={}, counters=dict)
     link = RegistryLink(plane, reconciler, gateway_id="gw", registry="127.0.0.1:1", home=tmp_path,  # type: ignore[arg-type]
                         report_interval_s=1.0, scored_interval_s=0.0)
@@ -199,7 +199,7 @@ def test_report_once_commits_what_its_report_carried(tmp_path) -> None:  # type:
 
     metrics = GatewayMetrics(CollectorRegistry())
     log = RequestLog(10, "gw-", clock)
-    plane = SimpleNamespace(models={}, requestlog=log)
+    plane = SimpleNamespace(models={}, requestlog=log, refused={})
     reconciler = SimpleNamespace(generation=1, applied_generation=1, errors=[], states={}, counters=dict)
     link = RegistryLink(plane, reconciler, gateway_id="gw", registry="127.0.0.1:1", home=tmp_path,  # type: ignore[arg-type]
                         report_interval_s=1.0, pause=metrics.report_pause)
