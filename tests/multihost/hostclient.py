@@ -1,7 +1,7 @@
 """A client on one of the multi-host suite's hosts (run there with ``ip netns exec``); prints one JSON
 object. Every loop is bounded (a count of requests or a deadline) and talks only to the address given.
 
-    python hostclient.py ready TARGET --timeout 60
+    python hostclient.py [--ca CA.pem] ready TARGET --timeout 60
     python hostclient.py versions TARGET --keys 300 [--expect 1,2 --agree-with OTHER ... --timeout 30]
     python hostclient.py score TARGET --rows 1000 --seed 1 --prefix a --labels-csv out.csv
     python hostclient.py load TARGET --requests 3000 --concurrency 8 --mark 1000
@@ -26,10 +26,18 @@ from driftgate.proto.inference import grpc_service_pb2_grpc
 
 OPTIONS = [("grpc.enable_http_proxy", 0)]
 X = np.zeros((1, 30), dtype=np.float32)
+CA: bytes | None = None  # --ca: TLS, servers verified against this CA
+
+
+def _credentials() -> grpc.ChannelCredentials | None:
+    return grpc.ssl_channel_credentials(root_certificates=CA) if CA is not None else None
 
 
 def stub(target: str) -> grpc_service_pb2_grpc.GRPCInferenceServiceStub:
-    return grpc_service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(target, options=OPTIONS))
+    creds = _credentials()
+    channel = (grpc.secure_channel(target, creds, options=OPTIONS) if creds is not None
+               else grpc.insecure_channel(target, options=OPTIONS))
+    return grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
 
 
 def request(key: str | None = None, rows: np.ndarray = X, rid: str = "") -> pb.ModelInferRequest:
@@ -95,7 +103,9 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
     (the test kills a gateway then). Errors are counted by status code, never retried here."""
 
     async def main() -> dict[str, Any]:
-        channel = grpc.aio.insecure_channel(args.target, options=OPTIONS)
+        creds = _credentials()
+        channel = (grpc.aio.secure_channel(args.target, creds, options=OPTIONS) if creds is not None
+                   else grpc.aio.insecure_channel(args.target, options=OPTIONS))
         s = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
         payloads = [request(f"card-{i}") for i in range(512)]
         counts: Counter[str] = Counter()
@@ -129,7 +139,9 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
+    global CA
     parser = argparse.ArgumentParser()
+    parser.add_argument("--ca", type=Path, default=None, help="CA file: speak TLS and verify the server with it")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("ready")
     p.add_argument("target")
@@ -157,6 +169,7 @@ def main() -> int:
     p.add_argument("--mark", type=int, default=1000)
     p.set_defaults(func=load)
     args = parser.parse_args()
+    CA = args.ca.read_bytes() if args.ca is not None else None
     print(json.dumps(args.func(args)), flush=True)
     return 0
 

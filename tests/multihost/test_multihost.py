@@ -8,9 +8,10 @@ drift windows and scored rows (labels join rows scored on either); a routing key
 from either gateway and through the balancer, before, during and after a traffic change, which drives
 both; a gateway host SIGKILLed under load through the balancer costs at most 1% of the requests.
 
-Needs root, iproute2 and HAProxy (.ci/run installs them); skips with the reason elsewhere, fails in CI.
-Plaintext and SQLite: TLS, gateway tokens, PostgreSQL and a second registry are not in this suite yet
-(docs/deploy.md says why).
+Every hop is TLS: clients to the balancer and the balancer to the gateways (verified against the test's
+CA), gateways to the registry and the CLI to it with client certificates (mTLS). Needs root, iproute2 and
+HAProxy (.ci/run installs them); skips with the reason elsewhere, fails in CI. Not in this suite yet
+(docs/deploy.md): gateway tokens, PostgreSQL, a second registry.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import pytest
 
 from tests.multihost.netns import Network, missing, tool
 from tests.requirements import require
+from tests.security.pki import Pki, make_pki
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTCLIENT = Path(__file__).with_name("hostclient.py")
@@ -47,7 +49,6 @@ ENV = {
     "DRIFTGATE_GATEWAY__REPORT_INTERVAL_S": "0.3",
     "DRIFTGATE_ACCURACY__REPORT_INTERVAL_S": "0.3",
     "DRIFTGATE_REGISTRY__DEMO": "true",
-    "DRIFTGATE_REGISTRY__INSECURE": "true",  # plaintext off loopback, inside the suite's own namespaces
 }
 
 pytestmark = pytest.mark.slow
@@ -58,16 +59,20 @@ class Cluster:
     net: Network
     tmp: Path
     gateways: dict[str, Any]
+    pki: Pki
     tokens: dict[str, str]
 
     def client(self, *args: str, timeout: float = 240) -> dict[str, Any]:
-        out = self.net.run("client", [sys.executable, str(HOSTCLIENT), *args], env=ENV, timeout=timeout, cwd=ROOT)
+        argv = [sys.executable, str(HOSTCLIENT), "--ca", str(self.pki.ca.path), *args]
+        out = self.net.run("client", argv, env=ENV, timeout=timeout, cwd=ROOT)
         assert out.returncode == 0, f"hostclient {args} failed:\n{out.stderr[-3000:]}"
         result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
         return result
 
     def cli(self, *args: str, timeout: float = 120) -> Any:
-        argv = [sys.executable, "-m", "driftgate", "--home", str(self.tmp / "cli"), "--registry", REGISTRY, *args]
+        argv = [sys.executable, "-m", "driftgate", "--home", str(self.tmp / "cli"), "--registry", REGISTRY,
+                "--ca", str(self.pki.ca.path), "--cert", str(self.pki.client_cert), "--key", str(self.pki.client_key),
+                *args]
         out = self.net.run("client", argv, env={**ENV, **self.tokens}, timeout=timeout, cwd=ROOT)
         assert out.returncode == 0, f"driftgate {' '.join(args)} failed ({out.returncode}):\n{out.stderr[-3000:]}"
         return json.loads(out.stdout) if "--json" in args else out.stdout
@@ -107,6 +112,15 @@ class Lines:
                              f"{self.log.read_text()[-3000:]}")
 
 
+def _tls_env(pki: Pki, name: str, *, mtls: bool = False) -> dict[str, str]:
+    """A host's certificate (for its own address), and the CA it verifies servers with."""
+    cert, key = pki.ca.issue_files(name, pki.folder, ips=(HOSTS[name],))
+    env = {"DRIFTGATE_TLS__CERT": str(cert), "DRIFTGATE_TLS__KEY": str(key), "DRIFTGATE_TLS__CA": str(pki.ca.path)}
+    if mtls:
+        env["DRIFTGATE_TLS__CLIENT_CA"] = str(pki.ca.path)
+    return env
+
+
 def _tokens(registry_home: Path) -> dict[str, str]:
     """The tokens the registry made at its first start (<home>/admin.token, gateway.token), handed to the
     other hosts as an operator would: the CLI's DRIFTGATE_TOKEN, the gateways' DRIFTGATE_GATEWAY__TOKEN."""
@@ -116,14 +130,14 @@ def _tokens(registry_home: Path) -> dict[str, str]:
     return {"DRIFTGATE_TOKEN": admin.read_text().strip(), "DRIFTGATE_GATEWAY__TOKEN": gateway.read_text().strip()}
 
 
-def _start_gateway(net: Network, tmp: Path, name: str, tokens: dict[str, str]) -> subprocess.Popen[str]:
+def _start_gateway(net: Network, tmp: Path, pki: Pki, name: str, tokens: dict[str, str]) -> subprocess.Popen[str]:
     log = tmp / f"{name}.log"
-    env = {**ENV, "DRIFTGATE_GATEWAY__GATEWAY_ID": name,
+    env = {**ENV, **_tls_env(pki, name), "DRIFTGATE_GATEWAY__GATEWAY_ID": name,
            **{k: v for k, v in tokens.items() if k.startswith("DRIFTGATE_GATEWAY__")}}
     process = net.popen(name, [sys.executable, "-m", "driftgate", "--home", str(tmp / name), "--registry", REGISTRY,
                                "gateway", "--host", HOSTS[name], "--port", "8001", "--metrics-port", "-1"],
                         env=env, log=log, cwd=ROOT)
-    Lines(process, log).wait(r"gateway listening on \S+", 120)
+    assert "(TLS)" in Lines(process, log).wait(r"gateway listening on .*", 120)
     return process
 
 
@@ -134,18 +148,22 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     haproxy = tool("haproxy")
     require(haproxy is not None, "HAProxy is not installed (Debian package haproxy)")
     tmp = tmp_path_factory.mktemp("multihost")
+    pki = make_pki(tmp / "pki")
     net = Network.create(HOSTS)
     try:
         log = tmp / "registry.log"
         registry = net.popen("registry", [sys.executable, "-m", "driftgate", "--home", str(tmp / "registry"),
                                           "registry", "--host", HOSTS["registry"], "--port", "8005"],
-                             env=ENV, log=log, cwd=ROOT)
-        Lines(registry, log).wait(r"registry listening on \S+", 300)
+                             env={**ENV, **_tls_env(pki, "registry", mtls=True)}, log=log, cwd=ROOT)
+        assert "(mTLS)" in Lines(registry, log).wait(r"registry listening on .*", 300)
         tokens = _tokens(tmp / "registry")
-        gateways = {name: _start_gateway(net, tmp, name, tokens) for name in ("gw1", "gw2")}
-        lb_env = {"DRIFTGATE_LB_BIND": LB, "DRIFTGATE_GATEWAY_1": GW1, "DRIFTGATE_GATEWAY_2": GW2}
+        gateways = {name: _start_gateway(net, tmp, pki, name, tokens) for name in ("gw1", "gw2")}
+        lb_cert, lb_key = pki.ca.issue_files("lb", pki.folder, ips=(HOSTS["lb"],))
+        (pki.folder / "lb-bundle.pem").write_bytes(lb_cert.read_bytes() + lb_key.read_bytes())
+        lb_env = {"DRIFTGATE_LB_BIND": LB, "DRIFTGATE_GATEWAY_1": GW1, "DRIFTGATE_GATEWAY_2": GW2,
+                  "DRIFTGATE_LB_PEM": str(pki.folder / "lb-bundle.pem"), "DRIFTGATE_LB_CA": str(pki.ca.path)}
         net.popen("lb", [str(haproxy), "-db", "-f", str(HAPROXY_CFG)], env=lb_env, log=tmp / "haproxy.log")
-        cluster = Cluster(net, tmp, gateways, {k: v for k, v in tokens.items() if k == "DRIFTGATE_TOKEN"})
+        cluster = Cluster(net, tmp, gateways, pki, {k: v for k, v in tokens.items() if k == "DRIFTGATE_TOKEN"})
         for target in (GW1, GW2, LB):
             assert cluster.client("ready", target, "--timeout", "120")["ready"], f"{target} never became ready"
         yield cluster
@@ -228,7 +246,7 @@ def test_a_key_gets_one_version_everywhere_and_a_rollout_drives_both(cluster: Cl
 
 def test_a_gateway_host_killed_under_load_costs_at_most_one_percent(cluster: Cluster) -> None:
     requests = 3000
-    argv = [sys.executable, str(HOSTCLIENT), "load", LB, "--requests", str(requests), "--concurrency", "8",
+    argv = [sys.executable, str(HOSTCLIENT), "--ca", str(cluster.pki.ca.path), "load", LB, "--requests", str(requests), "--concurrency", "8",
             "--mark", "1000"]
     load = cluster.net.popen("client", argv, env=ENV, log=cluster.tmp / "load.log", cwd=ROOT)
     lines = Lines(load, cluster.tmp / "load.log")
