@@ -276,8 +276,6 @@ def test_references_resolve(tree: str, docs: list[Doc]) -> None:
                 port = next(p for p in service["spec"]["ports"] if p["port"] == ref["port"])
                 assert port.get("appProtocol") == "kubernetes.io/h2c", "the gateway speaks HTTP/2 without TLS"
     registry = named(docs, "Deployment", "driftgate-registry")
-    (url,) = [v for c in containers(registry) for v in c["env"] if v["name"] == "DRIFTGATE_REGISTRY__DATABASE_URL"]
-    assert "secretKeyRef" in url["valueFrom"], "the database URL (with its password) comes from a Secret"
     assert registry["spec"]["replicas"] >= 2
     for doc in _workloads(docs):  # a pod's subdomain is a headless Service that selects it (its DNS name)
         subdomain = pod_spec(doc).get("subdomain")  # type: ignore[union-attr]
@@ -285,6 +283,24 @@ def test_references_resolve(tree: str, docs: list[Doc]) -> None:
             service = named(docs, "Service", subdomain)
             assert service["spec"]["clusterIP"] == "None"
             assert service["spec"]["selector"].items() <= doc["spec"]["template"]["metadata"]["labels"].items()
+
+
+SECRET_SETTINGS = {"DRIFTGATE_REGISTRY__DATABASE_URL": "driftgate-registry",
+                   "DRIFTGATE_GATEWAY__TOKEN": "driftgate-gateway"}
+
+
+@pytest.mark.parametrize(("tree", "docs"), CASES, ids=IDS)
+def test_secrets_come_from_secrets(tree: str, docs: list[Doc]) -> None:
+    """The database URL (with its password) and the gateway's token are read from Secrets, never written
+    into a manifest, and each workload that needs one has it."""
+    for setting, workload in SECRET_SETTINGS.items():
+        (var,) = [v for c in containers(named(docs, "Deployment", workload)) for v in c["env"] if v["name"] == setting]
+        assert "secretKeyRef" in var.get("valueFrom", {}), f"{setting} must come from a Secret"
+    for doc in _workloads(docs):
+        for container in containers(doc):
+            for var in container.get("env", []):
+                if re.search(r"TOKEN|PASSWORD|DATABASE_URL|SECRET", var["name"]):
+                    assert "value" not in var, f"{var['name']} is written into the manifest"
 
 
 def test_overlays_attach_the_route_to_their_gateway() -> None:
