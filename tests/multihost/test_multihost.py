@@ -246,7 +246,8 @@ def test_a_key_gets_one_version_everywhere_and_a_rollout_drives_both(cluster: Cl
 
 def test_a_gateway_host_killed_under_load_costs_at_most_one_percent(cluster: Cluster) -> None:
     requests = 3000
-    argv = [sys.executable, str(HOSTCLIENT), "--ca", str(cluster.pki.ca.path), "load", LB, "--requests", str(requests), "--concurrency", "8",
+    argv = [sys.executable, str(HOSTCLIENT), "--ca", str(cluster.pki.ca.path), "load", LB,
+            "--requests", str(requests), "--concurrency", "8",
             "--mark", "1000"]
     load = cluster.net.popen("client", argv, env=ENV, log=cluster.tmp / "load.log", cwd=ROOT)
     lines = Lines(load, cluster.tmp / "load.log")
