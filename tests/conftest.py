@@ -27,6 +27,11 @@ from driftgate.tls import channel
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The dashboard is on by default at the user's port 8006; registries started by tests (in-process
+# Settings() and `driftgate registry`/`serve` subprocesses, which inherit this environment) leave it off
+# so two of them never collide there. Tests that use the page ask for a free port (0) explicitly.
+os.environ["DRIFTGATE_REGISTRY__DASHBOARD_PORT"] = "-1"
+
 
 @dataclass
 class Served:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from driftgate.auth.roles import HIERARCHY, Principal, Role
 
-__all__ = ["ADMIN", "GATEWAY_ONLY", "OPERATOR", "PUBLIC", "TABLE", "VIEWER", "Access", "refusal"]
+__all__ = ["ADMIN", "DASHBOARD_ROUTES", "GATEWAY_ONLY", "OPERATOR", "PUBLIC", "TABLE", "VIEWER", "Access", "refusal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,26 @@ TABLE: Mapping[str, Access] = {
     "/grpc.health.v1.Health/List": PUBLIC,
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": VIEWER,
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": VIEWER,
+}
+
+
+# The second mapping: the web dashboard's HTTP routes (Starlette route name) -> least role, so every page
+# is in this one table too. "public" routes carry no data (the log-in form, the stylesheet, vendored
+# scripts); the dashboard app refuses to build when one of its routes has no row here.
+DASHBOARD_ROUTES: Mapping[str, str] = {
+    "login": "public",
+    "login_submit": "public",
+    "static": "public",
+    "logout": Role.VIEWER.value,
+    "overview": Role.VIEWER.value,
+    "overview_live": Role.VIEWER.value,
+    "model": Role.VIEWER.value,
+    "model_live": Role.VIEWER.value,
+    "model_charts": Role.VIEWER.value,
+    "rollouts": Role.VIEWER.value,
+    "set_weights": Role.OPERATOR.value,
+    "set_latest": Role.OPERATOR.value,
+    "rollout_action": Role.OPERATOR.value,
 }
 
 

@@ -4,9 +4,9 @@ The dashboard authenticates with the control plane's tokens: an ``Authenticator`
 ``Principal`` (a name and a role) or None. Roles are ordered viewer < operator < admin; the ``gateway``
 role (a gateway's own token) may watch, report and fetch on the gRPC API and nothing here.
 
-``ROUTE_ROLES`` names the least role of every route of the dashboard app; the app refuses to build when
-a route has no row, so no page can be added without deciding who may open it. ``PUBLIC`` routes carry no
-data (the login form, the stylesheet and vendored scripts).
+``ROUTE_ROLES`` (``DASHBOARD_ROUTES`` of the one auth table, driftgate/auth/table.py) names the least
+role of every route; the app refuses to build when a route has no row, so no page can be added without
+deciding who may open it. ``PUBLIC`` routes carry no data (the login form, the stylesheet and vendored scripts).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from driftgate.auth.roles import Principal  # one principal type for the gRPC API and the dashboard
+from driftgate.auth.table import DASHBOARD_ROUTES as ROUTE_ROLES  # every page is in the one auth table
 
 __all__ = [
     "ADMIN",
@@ -50,21 +51,3 @@ def allows(role: str, least: str) -> bool:
     if least == PUBLIC:
         return True
     return _RANK.get(role, 0) >= _RANK[least]
-
-
-# route name (Starlette's Route.name) -> least role
-ROUTE_ROLES: dict[str, str] = {
-    "login": PUBLIC,
-    "login_submit": PUBLIC,
-    "static": PUBLIC,
-    "logout": VIEWER,
-    "overview": VIEWER,
-    "overview_live": VIEWER,
-    "model": VIEWER,
-    "model_live": VIEWER,
-    "model_charts": VIEWER,
-    "rollouts": VIEWER,
-    "set_weights": OPERATOR,
-    "set_latest": OPERATOR,
-    "rollout_action": OPERATOR,
-}

@@ -131,10 +131,8 @@ class RegistryServer:
             settings,
             accuracy_alerts=self.accuracy.active_accuracy_alerts,
         )
-        # who may log in to the dashboard: injected (the token store is ``self.tokens``). Not defaulted to
-        # the token store yet: the dashboard would then bind its fixed port 8006 in every registry,
-        # and two registries on one host (tests, replicas) collide there (issue 13 integration note)
-        self.authenticator = authenticator
+        # who may log in to the dashboard: the control plane's tokens (an injected authenticator replaces them)
+        self.authenticator: Authenticator = authenticator if authenticator is not None else self.tokens
         self.dashboard: DashboardServer | None = None
         # Prometheus: the registry's own numbers (drift, accuracy, rollouts, gateways' config lag)
         self.metrics_registry = CollectorRegistry(auto_describe=False)
@@ -211,9 +209,6 @@ class RegistryServer:
     def _build_dashboard(self) -> DashboardServer | None:
         rs = self.settings.registry
         if rs.dashboard_port < 0:
-            return None
-        if self.authenticator is None:
-            log.warning("the dashboard is off: no token store to log in with")
             return None
         # imported here: the dashboard reads the registry's core, whose package imports this module
         from driftgate.dashboard import DashboardServer, Readout, RegistryParts, build_app

@@ -42,7 +42,7 @@ class Registry:
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """One registry on a background loop for the module, with a token of every role."""
     home = tmp_path_factory.mktemp("auth") / "home"
-    settings = Settings(home=home, registry=RegistrySettings(port=0, demo=False))
+    settings = Settings(home=home, registry=RegistrySettings(port=0, demo=False, dashboard_port=-1))
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()

@@ -101,7 +101,7 @@ def registry(tmp_path: Path) -> Iterator[ThreadedRegistry]:
     home = tmp_path / "home"
     settings = Settings(
         home=home,
-        registry=RegistrySettings(port=0, demo=False),
+        registry=RegistrySettings(port=0, demo=False, dashboard_port=-1),
         gateway=GatewaySettings(report_interval_s=5.0),
         drift=DriftSettings(bins=8),
     )

@@ -13,22 +13,21 @@ from pathlib import Path
 
 import httpx
 
-from driftgate.dashboard.access import Principal
 from driftgate.registry.records import RegisterRequest
 from driftgate.registry.server import RegistryServer
 from driftgate.settings import DriftSettings, GatewaySettings, RegistrySettings, Settings, TlsSettings
 from tests.registry.registry_helpers import npy, tiny_model
 
 
+@dataclass(frozen=True)
 class Tokens:
-    """Tokens by name and role (stands in for the control plane's token store)."""
+    """Real tokens by name, made through the registry's own token store (shown once, stored hashed)."""
 
-    def __init__(self, roles: dict[str, str]) -> None:
-        self.by_token = {f"tok-{name}-secret": Principal(name, role) for name, role in roles.items()}
-        self.token = {p.name: t for t, p in self.by_token.items()}
+    token: dict[str, str]
 
-    async def authenticate(self, token: str) -> Principal | None:
-        return self.by_token.get(token)
+    @classmethod
+    def create(cls, server: RegistryServer, roles: dict[str, str]) -> Tokens:
+        return cls({name: server.tokens.create(name, role, actor="test")[1] for name, role in roles.items()})
 
 
 @dataclass
@@ -68,11 +67,11 @@ def start_dashboard(
         gateway=GatewaySettings(report_interval_s=gateway_report_s),
         drift=DriftSettings(bins=8, window_seconds=10.0, windows=30, min_window_rows=10, alert_windows=1),
     )
-    tokens = Tokens({"vera": "viewer", "otto": "operator", "ada": "admin", "gw": "gateway"})
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    server = RegistryServer(settings, authenticator=tokens)
+    server = RegistryServer(settings)  # the dashboard logs in with the registry's real token store
+    tokens = Tokens.create(server, {"vera": "viewer", "otto": "operator", "ada": "admin", "gw": "gateway"})
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(60)
     v1, X = tiny_model(4, seed=0)
     v2, _ = tiny_model(4, seed=1)

@@ -65,7 +65,7 @@ def onnx_model() -> bytes:
 def make_settings(home: Path, registry: str = "", scored_interval_s: float = 60.0) -> Settings:
     return Settings(
         home=home,
-        registry=RegistrySettings(port=0, demo=False),
+        registry=RegistrySettings(port=0, demo=False, dashboard_port=-1),
         gateway=GatewaySettings(host="127.0.0.1", port=0, metrics_port=-1, report_interval_s=0.2, registry=registry,
                                 gc_freeze=False, fetch_retry_max_s=0.5, gateway_id="gw-test"),
         drift=DriftSettings(enabled=False),

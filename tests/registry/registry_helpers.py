@@ -63,7 +63,8 @@ def models() -> Models:
 def make_settings(tmp_path, **registry) -> Settings:  # type: ignore[no-untyped-def]
     return Settings(
         home=tmp_path / "home",
-        registry=RegistrySettings(port=0, demo=False, **registry),
+        # no dashboard (its default port 8006 is the user's) unless a test asks for one
+        registry=RegistrySettings(**{"port": 0, "demo": False, "dashboard_port": -1, **registry}),
         gateway=GatewaySettings(report_interval_s=1.0),
         drift=DriftSettings(bins=8, window_seconds=10.0, windows=30, min_window_rows=10, alert_windows=1),
     )
