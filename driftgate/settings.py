@@ -153,6 +153,9 @@ class RegistrySettings(BaseModel):
     metrics_port: int = -1
     """Registry Prometheus endpoint port (drift, accuracy, rollouts, gateways' config lag); -1: off,
     0 picks a free one."""
+    plugins: list[str] = Field(default_factory=list)
+    """Retrain data sources and trainers allowed besides the built-ins: exact ``module:function`` names
+    (e.g. ``["bank.features:source"]``). Any other name is refused before anything is imported."""
     auth_cache_s: float = Field(5.0, ge=0)
     """How long an authenticated token stays trusted without a database read; a token revoked
     through another registry sharing the database stops working here within this time."""

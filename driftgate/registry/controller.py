@@ -24,6 +24,7 @@ from typing import Any
 
 from driftgate.errors import Conflict, InvalidRequest
 from driftgate.registry.catalogue import Catalogue
+from driftgate.registry.plugins import DATA_SOURCES, TRAINERS, check_allowed
 from driftgate.registry.retrain import Retrainer, RetrainSpec, resolve_champion
 from driftgate.registry.rollout import RolloutManager
 from driftgate.registry.rollout_db import RetrainPolicy, RetrainRun, RolloutStore
@@ -107,6 +108,8 @@ class LoopController:
         """Start a retrain in the background; Conflict while one runs or a rollout is in progress."""
         policy = await asyncio.to_thread(self.store.policy, model)
         spec = self.spec(policy, overrides)
+        if trigger == "manual":  # refused at once; an automatic retrain records the refusal as its failure
+            self._check_plugins(spec.data_source, spec.trainer)
         current = await asyncio.to_thread(self.rollouts.current, model)
         if current is not None and current.active:
             raise Conflict(f"{model} has rollout #{current.id} in progress ({current.state}); finish or abort it first")
@@ -165,8 +168,14 @@ class LoopController:
             return "schedule", f"scheduled every {policy.interval_s:g} s"
         return None
 
+    def _check_plugins(self, data_source: str, trainer: str) -> None:
+        allowed = self.settings.registry.plugins
+        check_allowed(data_source, DATA_SOURCES, allowed)
+        check_allowed(trainer, TRAINERS, allowed)
+
     async def set_policy(self, policy: RetrainPolicy, actor: str) -> RetrainPolicy:
         def save() -> RetrainPolicy:
+            self._check_plugins(policy.data_source, policy.trainer)
             self.catalogue.get_model(policy.model)
             bad = [t for t in policy.triggers if t not in ("manual", "drift", "accuracy", "schedule")]
             if bad:

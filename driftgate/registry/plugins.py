@@ -18,6 +18,11 @@ Built-ins:
   comma-separated names, to choose and order them).
 - trainer ``demo``: ``driftgate.demo.train_demo_model`` with option ``kind`` (gbt, logreg, bad).
 
+Only the built-ins and the exact names an administrator lists in the registry setting ``plugins``
+(``DRIFTGATE_REGISTRY__PLUGINS='["bank.features:source"]'``) are loaded: any other name is refused before
+anything is imported, and a plugin is imported with the working directory left off ``sys.path`` (a file
+dropped in the registry's working directory cannot pose as a plugin).
+
 Errors are :class:`driftgate.errors.InvalidRequest` naming the plugin and what is wrong.
 """
 
@@ -26,7 +31,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import importlib
-from collections.abc import Callable, Mapping
+import os
+import sys
+import threading
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +48,7 @@ __all__ = [
     "TRAINERS",
     "LabelledData",
     "TrainResult",
+    "check_allowed",
     "demo_source",
     "demo_trainer",
     "files_source",
@@ -71,8 +80,35 @@ DATA_SOURCES = {
 TRAINERS = {"demo": "driftgate.registry.plugins:demo_trainer"}
 
 
-def load_plugin(name: str, aliases: Mapping[str, str]) -> Callable[..., Any]:
-    """The callable named ``"module:function"`` (or a built-in alias); InvalidRequest when it cannot be found."""
+def check_allowed(name: str, aliases: Mapping[str, str], allowed: Collection[str]) -> None:
+    """InvalidRequest unless ``name`` is a built-in alias or listed exactly in ``allowed``; imports nothing."""
+    if name in aliases or name in allowed:
+        return
+    raise InvalidRequest(
+        f"plugin {name!r} is not allowed: use a built-in ({', '.join(sorted(aliases))}) or have an administrator "
+        f"add it to the registry setting plugins (DRIFTGATE_REGISTRY__PLUGINS='[\"{name}\"]')"
+    )
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def _import_outside_cwd(module_name: str) -> Any:
+    """import_module with '' , '.' and the working directory left off sys.path for the duration."""
+    cwd = os.path.realpath(os.getcwd())
+    with _IMPORT_LOCK:
+        saved = list(sys.path)
+        sys.path[:] = [p for p in saved if p not in ("", ".") and os.path.realpath(p) != cwd]
+        try:
+            return importlib.import_module(module_name)
+        finally:
+            sys.path[:] = saved
+
+
+def load_plugin(name: str, aliases: Mapping[str, str], allowed: Collection[str]) -> Callable[..., Any]:
+    """The callable named ``"module:function"`` (or a built-in alias); InvalidRequest when it is not a built-in
+    nor in ``allowed`` (checked before any import) or cannot be found outside the working directory."""
+    check_allowed(name, aliases, allowed)
     target = aliases.get(name, name)
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
@@ -80,9 +116,12 @@ def load_plugin(name: str, aliases: Mapping[str, str]) -> Callable[..., Any]:
             f"plugin {name!r} must be 'module:function' or one of: {', '.join(sorted(aliases))}"
         )
     try:
-        module = importlib.import_module(module_name)
+        module = _import_outside_cwd(module_name)
     except ImportError as exc:
-        raise InvalidRequest(f"plugin {name!r}: cannot import module {module_name!r} ({exc})") from None
+        raise InvalidRequest(
+            f"plugin {name!r}: cannot import module {module_name!r} ({exc}); plugins are imported from the "
+            "installed packages and PYTHONPATH, never from the working directory"
+        ) from None
     fn = getattr(module, attr, None)
     if fn is None or not callable(fn):
         raise InvalidRequest(f"plugin {name!r}: module {module_name!r} has no callable {attr!r}")

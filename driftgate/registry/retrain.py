@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -109,19 +109,25 @@ def resolve_champion(catalogue: Catalogue, store: RolloutStore, model: str) -> i
 
 
 def run_trainer(
-    trainer: str, X: np.ndarray, y: np.ndarray, options: Mapping[str, str], seed: int, timeout_s: float
+    trainer: str, X: np.ndarray, y: np.ndarray, options: Mapping[str, str], seed: int, timeout_s: float,
+    allowed: Collection[str] = (),
 ) -> Trained:
     """Train in a child process (python -m driftgate.registry.train_child); TrainerFailed on an exception,
     a crash, or a run longer than ``timeout_s`` (the child is killed)."""
-    load_plugin(trainer, TRAINERS)  # fail fast on a bad name
+    load_plugin(trainer, TRAINERS, allowed)  # fail fast on a bad name
     with tempfile.TemporaryDirectory(prefix="driftgate-train-") as tmp:
         root = Path(tmp)
         np.savez(root / "input.npz", X=np.ascontiguousarray(X, dtype=np.float32), y=np.asarray(y, dtype=np.int64))
-        (root / "request.json").write_text(json.dumps({"trainer": trainer, "options": dict(options), "seed": seed}))
+        (root / "request.json").write_text(json.dumps({"trainer": trainer, "options": dict(options), "seed": seed,
+                                                           "allowed": list(allowed)}))
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        # -P: the child does not put the working directory on sys.path (python -m would); driftgate is found
+        # where this process found it
+        here = str(Path(driftgate.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH", "")])])
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "driftgate.registry.train_child", str(root)],
+            [sys.executable, "-P", "-m", "driftgate.registry.train_child", str(root)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
         )
         try:
@@ -257,7 +263,7 @@ class Retrainer:
         # 1. data
         try:
             options = {"rows": str(rs.rows), **dict(spec.data_options)}
-            source = load_plugin(spec.data_source, DATA_SOURCES)
+            source = load_plugin(spec.data_source, DATA_SOURCES, self._settings.registry.plugins)
             data: LabelledData = check_data(source(options, seed), spec.data_source)
         except InvalidRequest as exc:
             return self._fail(run, str(exc))
@@ -273,7 +279,8 @@ class Retrainer:
 
         # 2. train (child process)
         try:
-            trained = run_trainer(spec.trainer, X_train, y_train, spec.trainer_options, seed, rs.trainer_timeout_s)
+            trained = run_trainer(spec.trainer, X_train, y_train, spec.trainer_options, seed, rs.trainer_timeout_s,
+                                  self._settings.registry.plugins)
         except (TrainerFailed, InvalidRequest) as exc:
             return self._fail(run, str(exc))
 

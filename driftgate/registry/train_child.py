@@ -25,7 +25,7 @@ def main(workdir: str) -> int:
         request = json.loads((root / "request.json").read_text())
         with np.load(root / "input.npz", allow_pickle=False) as data:
             X, y = data["X"], data["y"]
-        fn = load_plugin(request["trainer"], TRAINERS)
+        fn = load_plugin(request["trainer"], TRAINERS, list(request.get("allowed") or ()))
         result = fn(X, y, dict(request["options"]), int(request["seed"]))
         onnx = getattr(result, "onnx", None)
         if not isinstance(onnx, bytes | bytearray) or not onnx:

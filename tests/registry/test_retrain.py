@@ -22,6 +22,8 @@ from driftgate.settings import RolloutSettings
 
 HERE = Path(__file__).resolve().parent
 ROWS = 4000
+PLUGINS = ["rollout_plugins:raising_trainer", "rollout_plugins:hanging_trainer", "rollout_plugins:invalid_trainer",
+           "rollout_plugins:not_data_source"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def champion_model() -> tuple[bytes, np.ndarray]:
 @pytest.fixture
 def loop(tmp_path, champion_model, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PYTHONPATH", str(HERE))
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, plugins=PLUGINS)
     settings.rollout = RolloutSettings(rows=ROWS, trainer_timeout_s=20, eval_margin=0.1)
     db = Database.for_home(settings.home)
     gateways = GatewayTracker(1.0, clock=lambda: 0.0)  # the report never goes stale
@@ -59,7 +61,7 @@ def test_plugin_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
     for name, needle in (("nomodule", "module:function"), ("no_such_mod:f", "cannot import"),
                          ("driftgate.demo:nothing", "no callable")):
         with pytest.raises(InvalidRequest, match=needle):
-            load_plugin(name, DATA_SOURCES)
+            load_plugin(name, DATA_SOURCES, [name])
     (tmp_path / "a.csv").write_text("x1,x2,label\n1,2,0\n3,4,1\n")
     data = files_source({"path": str(tmp_path)}, 0)
     assert data.X.shape == (2, 2) and data.y.tolist() == [0, 1] and data.feature_names == ("x1", "x2")
