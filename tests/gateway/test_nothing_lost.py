@@ -40,6 +40,7 @@ from driftgate.proto.v1 import control_pb2_grpc, feedback_pb2, feedback_pb2_grpc
 from driftgate.registry.grpc_api import grpc_options
 from driftgate.registry.server import RegistryServer
 from driftgate.settings import AccuracySettings, DriftSettings, GatewaySettings, RegistrySettings, Settings
+from tests.auth_helpers import local_aio_channel
 from tests.faults import fill, tmpfs
 
 __all__ = ["tmpfs"]  # the fixture
@@ -90,7 +91,7 @@ class Registry:
 async def start_registry(home: Path) -> Registry:
     server = RegistryServer(make_settings(home))
     await server.start()
-    return Registry(server, grpc.aio.insecure_channel(server.address, options=grpc_options()))
+    return Registry(server, local_aio_channel(server.address, home, options=grpc_options()))
 
 
 async def start_gateway(settings: Settings) -> GatewayServer:
@@ -134,6 +135,11 @@ async def cli(*argv: str) -> int:
 # ---- a proxy in front of the registry that fails FetchArtifact once ----------------------------
 
 
+def _auth(context: Any) -> tuple[tuple[str, str], ...]:
+    """The caller's authorization header, passed on: the proxy acts for the gateway, with its token."""
+    return tuple((k, v) for k, v in context.invocation_metadata() if k == "authorization")
+
+
 class FlakyProxy(control_pb2_grpc.ControlServicer):
     """Forwards what a gateway calls (WatchConfig, ReportStatus, FetchArtifact) to the registry;
     the first ``fail_fetches`` fetches end UNAVAILABLE. Every report that passes is kept."""
@@ -146,18 +152,18 @@ class FlakyProxy(control_pb2_grpc.ControlServicer):
         self.reports: list[pb.GatewayReport] = []
 
     async def WatchConfig(self, request: Any, context: Any) -> AsyncIterator[pb.GatewayConfig]:
-        async for config in self._stub.WatchConfig(request):
+        async for config in self._stub.WatchConfig(request, metadata=_auth(context)):
             yield config
 
     async def ReportStatus(self, request: Any, context: Any) -> pb.ReportAck:
         self.reports.append(request)
-        return await self._stub.ReportStatus(request)
+        return await self._stub.ReportStatus(request, metadata=_auth(context))
 
     async def FetchArtifact(self, request: Any, context: Any) -> AsyncIterator[pb.ArtifactChunk]:
         self.fetches += 1
         if self.fetches <= self.fail_fetches:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "injected: the registry went away mid-fetch")
-        async for chunk in self._stub.FetchArtifact(request):
+        async for chunk in self._stub.FetchArtifact(request, metadata=_auth(context)):
             yield chunk
 
 
@@ -315,7 +321,7 @@ async def test_labels_sent_right_after_scoring_are_joined_by_the_next_report(tmp
         assert "0 joined, 50 held" in said and "0 unknown" in said, said
 
         await gateway.link.report_once(flush=True)  # the next report brings the rows
-        async with grpc.aio.insecure_channel(reg.server.address) as channel:
+        async with local_aio_channel(reg.server.address, home) as channel:
             report = await feedback_pb2_grpc.FeedbackStub(channel).GetAccuracy(
                 feedback_pb2.GetAccuracyRequest(model="m"))
         (v1,) = report.versions
@@ -347,7 +353,7 @@ async def test_a_full_registry_disk_refuses_labels_by_name_and_the_cli_says_rese
         assert err.count("\n") == 1, err
         assert "registry unavailable: registry storage: no space left on device" in err, err
         assert "send the file again" in err, err
-        async with grpc.aio.insecure_channel(reg.server.address) as channel:
+        async with local_aio_channel(reg.server.address, home) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await feedback_pb2_grpc.FeedbackStub(channel).SubmitLabels(
                     feedback_pb2.SubmitLabelsRequest(model="m", ids=["a"], labels=[1]))
