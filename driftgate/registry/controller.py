@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from driftgate.errors import Conflict, InvalidRequest
+from driftgate.redact import redact
 from driftgate.registry.catalogue import Catalogue
 from driftgate.registry.plugins import DATA_SOURCES, TRAINERS, check_allowed
 from driftgate.registry.retrain import Retrainer, RetrainSpec, resolve_champion
@@ -175,12 +176,17 @@ class LoopController:
 
     async def set_policy(self, policy: RetrainPolicy, actor: str) -> RetrainPolicy:
         def save() -> RetrainPolicy:
+            nonlocal policy
             self._check_plugins(policy.data_source, policy.trainer)
             self.catalogue.get_model(policy.model)
             bad = [t for t in policy.triggers if t not in ("manual", "drift", "accuracy", "schedule")]
             if bad:
                 raise InvalidRequest(f"unknown trigger(s) {', '.join(bad)}; use manual, drift, accuracy, schedule")
             old = self.store.policy(policy.model)
+            policy = replace(  # an option sent back as read (masked) keeps its stored value
+                policy, data_options=_unmask(policy.data_options, old.data_options),
+                trainer_options=_unmask(policy.trainer_options, old.trainer_options),
+            )
             cursor = max((e.id for e in self.catalogue.list_events(policy.model, 1)), default=0)
             # the drift trigger reacts to alerts from now on; the schedule counts from now
             saved = self.store.save_policy(
@@ -191,10 +197,16 @@ class LoopController:
                 f"{policy.model} retrains on {', '.join(policy.triggers) or 'nothing'} with {policy.data_source} "
                 f"data and the {policy.trainer} trainer",
                 {"triggers": list(policy.triggers), "interval_s": policy.interval_s,
-                 "data_source": policy.data_source, "data_options": policy.data_options,
-                 "trainer": policy.trainer, "trainer_options": policy.trainer_options,
+                 "data_source": policy.data_source, "data_options": redact(policy.data_options),
+                 "trainer": policy.trainer, "trainer_options": redact(policy.trainer_options),
                  "auto_rollout": policy.auto_rollout},
             )
             return saved
 
         return await asyncio.to_thread(save)
+
+
+def _unmask(new: Mapping[str, str], old: Mapping[str, str]) -> dict[str, str]:
+    """``new`` with every value that is the redacted form of the stored one (as an answer showed it) put back."""
+    hidden = redact(old)
+    return {k: (old[k] if k in old and v == hidden[k] and v != old[k] else v) for k, v in new.items()}

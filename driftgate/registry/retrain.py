@@ -35,6 +35,7 @@ import numpy as np
 
 import driftgate
 from driftgate.errors import Conflict, DriftgateError, InvalidRequest
+from driftgate.redact import redact, redact_text
 from driftgate.registry.catalogue import Catalogue
 from driftgate.registry.plugins import (
     DATA_SOURCES,
@@ -217,8 +218,8 @@ class Retrainer:
             self._running.add(model)
         try:
             details = {
-                "data_source": spec.data_source, "data_options": dict(spec.data_options),
-                "trainer": spec.trainer, "trainer_options": dict(spec.trainer_options), "force": spec.force,
+                "data_source": spec.data_source, "data_options": redact(spec.data_options),
+                "trainer": spec.trainer, "trainer_options": redact(spec.trainer_options), "force": spec.force,
             }
             run = self._store.start_run(model, trigger, actor, reason, details)
             self._catalogue.record_event(
@@ -245,6 +246,7 @@ class Retrainer:
                 self._running.discard(run.model)
 
     def _fail(self, run: RetrainRun, why: str, **details: Any) -> RetrainRun:
+        why = redact_text(why)  # a plugin's error may quote a URL it was given
         self._catalogue.record_event(
             "retrain_failed", run.model, 0, ACTOR, f"retrain #{run.id} of {run.model} failed: {why}",
             {"run": run.id, "reason": why, **details},
@@ -298,10 +300,10 @@ class Retrainer:
             "parent": champion,
             "data_fingerprint": data_sha,
             "data_source": spec.data_source,
-            "data_options": dict(spec.data_options),
-            "data": data.description,
+            "data_options": redact(spec.data_options),
+            "data": redact_text(data.description),
             "trainer": spec.trainer,
-            "trainer_options": dict(spec.trainer_options),
+            "trainer_options": redact(spec.trainer_options),
             "params": trained.params,
             "code_version": code_version(),
             "train_rows": len(y_train),
@@ -325,8 +327,8 @@ class Retrainer:
             reference=np.ascontiguousarray(trained.reference, dtype=np.float32),
             source=f"retrain:{spec.trainer}",
             metrics=metrics,
-            description=f"retrain #{run.id}: {spec.trainer} on {data.description} (data sha256 {data_sha[:12]}, "
-            f"code {code_version()})",
+            description=f"retrain #{run.id}: {spec.trainer} on {redact_text(data.description)} "
+            f"(data sha256 {data_sha[:12]}, code {code_version()})",
             parent=champion,
             actor=ACTOR,
             feature_names=data.feature_names or self._catalogue.model_settings(model).feature_names,

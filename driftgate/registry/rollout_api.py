@@ -15,6 +15,7 @@ from driftgate.errors import InvalidRequest
 from driftgate.grpc_edge import wrap_servicer
 from driftgate.proto.v1 import rollout_pb2 as pb
 from driftgate.proto.v1 import rollout_pb2_grpc
+from driftgate.redact import redact, redact_text
 from driftgate.registry.controller import LoopController
 from driftgate.registry.retrain import resolve_champion
 from driftgate.registry.rollout_db import RetrainPolicy, RetrainRun, RolloutRecord
@@ -26,7 +27,7 @@ def run_pb(run: RetrainRun) -> pb.RetrainRunInfo:
     return pb.RetrainRunInfo(
         id=run.id, model=run.model, state=run.state, trigger=run.trigger, actor=run.actor, reason=run.reason,
         started_at=run.started_at, finished_at=run.finished_at, version=run.version, champion=run.champion,
-        details_json=json.dumps(run.details, sort_keys=True, default=str),
+        details_json=redact_text(json.dumps(run.details, sort_keys=True, default=str)),
     )
 
 
@@ -42,7 +43,7 @@ def rollout_pb(r: RolloutRecord) -> pb.RolloutInfo:
 def policy_pb(p: RetrainPolicy) -> pb.RetrainPolicy:
     return pb.RetrainPolicy(
         model=p.model, triggers=list(p.triggers), interval_s=p.interval_s, data_source=p.data_source,
-        data_options=p.data_options, trainer=p.trainer, trainer_options=p.trainer_options,
+        data_options=redact(p.data_options), trainer=p.trainer, trainer_options=redact(p.trainer_options),
         auto_rollout=p.auto_rollout,
     )
 
