@@ -5,6 +5,7 @@ object. Every loop is bounded (a count of requests or a deadline) and talks only
     python hostclient.py versions TARGET --keys 300 [--expect 1,2 --agree-with OTHER ... --timeout 30]
     python hostclient.py score TARGET --rows 1000 --seed 1 --prefix a --labels-csv out.csv
     python hostclient.py load TARGET --requests 3000 --concurrency 8 --mark 1000
+    python hostclient.py leader REGISTRY [REGISTRY ...]   # which registries report driftgate.v1.Leader SERVING
 """
 
 from __future__ import annotations
@@ -138,6 +139,25 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
     return asyncio.run(main())
 
 
+def leader(args: argparse.Namespace) -> dict[str, Any]:
+    """Per registry address: whether its health service ``driftgate.v1.Leader`` is SERVING (leader only)."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    creds = _credentials()
+    leads: dict[str, bool] = {}
+    for target in args.targets:
+        channel = (grpc.secure_channel(target, creds, options=OPTIONS) if creds is not None
+                   else grpc.insecure_channel(target, options=OPTIONS))
+        with channel:
+            try:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service="driftgate.v1.Leader"), timeout=2)
+                leads[target] = reply.status == health_pb2.HealthCheckResponse.SERVING
+            except grpc.RpcError:
+                leads[target] = False
+    return {"leader": leads}
+
+
 def main() -> int:
     global CA
     parser = argparse.ArgumentParser()
@@ -168,6 +188,9 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--mark", type=int, default=1000)
     p.set_defaults(func=load)
+    p = sub.add_parser("leader")
+    p.add_argument("targets", nargs="+")
+    p.set_defaults(func=leader)
     args = parser.parse_args()
     CA = args.ca.read_bytes() if args.ca is not None else None
     print(json.dumps(args.func(args)), flush=True)
