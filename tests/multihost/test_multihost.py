@@ -10,8 +10,9 @@ both; a gateway host SIGKILLed under load through the balancer costs at most 1% 
 
 Every hop is TLS: clients to the balancer and the balancer to the gateways (verified against the test's
 CA), gateways to the registry and the CLI to it with client certificates (mTLS). Needs root, iproute2 and
-HAProxy (.ci/run installs them); skips with the reason elsewhere, fails in CI. Not in this suite yet
-(docs/deploy.md): gateway tokens, PostgreSQL, a second registry.
+HAProxy (.ci/run installs them); skips with the reason elsewhere, fails in CI. Gateways and the CLI
+carry the registry's tokens. PostgreSQL on a host of its own with two registry replicas, and the leader
+killed under load: test_multihost_ha.py.
 """
 
 from __future__ import annotations
