@@ -31,8 +31,8 @@ import grpc
 
 from driftgate.auth import AuthInterceptor, Role, token_metadata
 from driftgate.auth.table import VIEWER
-from driftgate.registry.db import Database
-from driftgate.registry.tokens import TokenStore
+from driftgate.registry.access.tokens import TokenStore
+from driftgate.registry.store.db import Database
 
 METHOD = "/bench.Echo/Echo"
 TABLE = {METHOD: VIEWER}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from driftgate.registry import held_labels
-from driftgate.registry.db import Database
-from driftgate.registry.labels import LabelStore, ScoredBatch
+from driftgate.registry.observation import held_labels
+from driftgate.registry.observation.labels import LabelStore, ScoredBatch
+from driftgate.registry.store.db import Database
 from driftgate.settings import AccuracySettings
 
 tmp = Path(tempfile.mkdtemp())

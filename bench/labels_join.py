@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from driftgate.registry.db import Database
-from driftgate.registry.labels import LabelStore, ScoredBatch
+from driftgate.registry.observation.labels import LabelStore, ScoredBatch
+from driftgate.registry.store.db import Database
 from driftgate.settings import AccuracySettings
 
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from driftgate.proto.v1 import control_pb2 as pb  # noqa: E402
 from driftgate.proto.v1 import control_pb2_grpc  # noqa: E402
-from driftgate.registry.grpc_api import grpc_options  # noqa: E402
+from driftgate.registry.api.grpc_api import grpc_options  # noqa: E402
 from driftgate.registry.server import RegistryServer  # noqa: E402
 from driftgate.settings import DriftSettings, GatewaySettings, RegistrySettings, Settings  # noqa: E402
 

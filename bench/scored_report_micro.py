@@ -25,9 +25,9 @@ import numpy as np
 
 from driftgate.gateway.requestlog import RequestLog
 from driftgate.proto.v1 import control_pb2 as pb
-from driftgate.registry.db import Database
-from driftgate.registry.feedback_api import ScoredReports
-from driftgate.registry.labels import LabelStore
+from driftgate.registry.api.feedback_api import ScoredReports
+from driftgate.registry.observation.labels import LabelStore
+from driftgate.registry.store.db import Database
 from driftgate.settings import AccuracySettings
 
 PACKED = "scores_f32" in pb.ScoredRecords.DESCRIPTOR.fields_by_name

@@ -162,7 +162,7 @@ class RegistrySettings(BaseModel):
 
 
 class RolloutSettings(BaseModel):
-    """The closed loop: retrain, evaluate, canary, promote or roll back (driftgate/registry/rollout.py)."""
+    """The closed loop: retrain, evaluate, canary, promote or roll back (driftgate/registry/loop/rollout.py)."""
 
     steps: tuple[int, ...] = (5, 25, 50, 100)
     """Canary weights (percent of traffic) in order; the last one should be 100."""

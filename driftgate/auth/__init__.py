@@ -7,7 +7,7 @@
     context      the authenticated principal of the current call; audit_actor() for the audit log
     client       with_token(channel, token) / token_metadata(token) for callers
 
-The token store itself lives with the registry's database (driftgate.registry.tokens).
+The token store itself lives with the registry's database (driftgate.registry.access.tokens).
 """
 
 from driftgate.auth.client import token_metadata, with_token

@@ -7,7 +7,7 @@
     otherwise the principal is set for the handler (driftgate.auth.context) and the call proceeds
 
 Tokens come as gRPC metadata ``authorization: Bearer <token>``. The store is injected: any
-``async (token) -> Principal | None`` (driftgate.registry.tokens.TokenStore.authenticate).
+``async (token) -> Principal | None`` (driftgate.registry.access.tokens.TokenStore.authenticate).
 """
 
 from __future__ import annotations

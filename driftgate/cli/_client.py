@@ -103,7 +103,7 @@ def registry_channel(args: argparse.Namespace) -> Iterator[Any]:
     from driftgate.auth import with_token
     from driftgate.cli._tls import tls_settings
     from driftgate.errors import ConfigError
-    from driftgate.registry.grpc_api import grpc_options
+    from driftgate.registry.api.grpc_api import grpc_options
     from driftgate.tls import channel as tls_channel
 
     address = resolve_address(args)

@@ -37,7 +37,7 @@ from driftgate.cli.argtypes import number
 
 __all__ = ["register"]
 
-ADMIN_TOKEN_FILE = "admin.token"  # written by the registry at its first start (driftgate.registry.tokens)
+ADMIN_TOKEN_FILE = "admin.token"  # written by the registry at its first start (driftgate.registry.access.tokens)
 
 DEMO_ENV = {
     "DRIFTGATE_DRIFT__WINDOW_SECONDS": "2",
@@ -163,7 +163,7 @@ def _demo(args: argparse.Namespace) -> int:
     from driftgate.proto.v1 import control_pb2 as cpb
     from driftgate.proto.v1 import control_pb2_grpc, rollout_pb2_grpc
     from driftgate.proto.v1 import rollout_pb2 as rpb
-    from driftgate.registry.grpc_api import grpc_options
+    from driftgate.registry.api.grpc_api import grpc_options
 
     out = console()
     quiet = args.json

@@ -58,7 +58,7 @@ def _migrate(settings: Any) -> int:
     import sys
 
     from driftgate.errors import SchemaError
-    from driftgate.registry.db import Database
+    from driftgate.registry.store.db import Database
 
     try:
         db = Database.for_home(settings.home, settings.registry.database_url, upgrade_older=True)
@@ -76,7 +76,7 @@ def _migrate(settings: Any) -> int:
 
 
 def _head() -> str:
-    from driftgate.registry.schema import head_revision
+    from driftgate.registry.store.schema import head_revision
 
     return head_revision()
 
@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         from driftgate.errors import DriftgateError
-        from driftgate.registry import RegistryServer
+        from driftgate.registry.server import RegistryServer
 
         try:
             server = RegistryServer(settings)

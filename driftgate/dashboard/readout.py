@@ -18,13 +18,13 @@ import numpy as np
 
 from driftgate.errors import DriftgateError
 from driftgate.native import DriftAggregator
-from driftgate.registry.accuracy import AccuracyMonitor, roc_auc
-from driftgate.registry.catalogue import Catalogue
-from driftgate.registry.gateways import GatewayTracker, applied_traffic
-from driftgate.registry.observe import DriftMonitor
-from driftgate.registry.records import ACTIVE, EventRecord, ModelRecord, TrafficRecord
-from driftgate.registry.rollout import RolloutManager
-from driftgate.registry.rollout_db import RolloutRecord, RolloutStore
+from driftgate.registry.catalogue.catalogue import Catalogue
+from driftgate.registry.catalogue.gateways import GatewayTracker, applied_traffic
+from driftgate.registry.catalogue.records import ACTIVE, EventRecord, ModelRecord, TrafficRecord
+from driftgate.registry.loop.rollout import RolloutManager
+from driftgate.registry.loop.rollout_db import RolloutRecord, RolloutStore
+from driftgate.registry.observation.accuracy import AccuracyMonitor, roc_auc
+from driftgate.registry.observation.observe import DriftMonitor
 from driftgate.settings import RolloutSettings
 
 __all__ = ["Readout", "RegistryParts", "gate_readings"]
@@ -62,7 +62,7 @@ class RegistryParts:
     rollouts: RolloutStore
     rollout_manager: RolloutManager
     rollout_settings: RolloutSettings
-    # per-version traffic from the gateways' counts (driftgate.registry.stats_report.StatsReporter), where
+    # per-version traffic from the gateways' counts (driftgate.registry.observation.stats_report.StatsReporter), where
     # the registry keeps them: req/s, errors, latency percentiles, actual shares, shadow agreement
     stats: TrafficStats | None = None
 
@@ -356,7 +356,7 @@ def _rollout_summary(r: RolloutRecord) -> dict[str, Any]:
 
 
 def gate_readings(g: dict[str, Any], rs: RolloutSettings) -> list[dict[str, Any]]:
-    """Each gate's reading against its threshold, as the rollout judged it (registry/rollout.py)."""
+    """Each gate's reading against its threshold, as the rollout judged it (registry/loop/rollout.py)."""
     out: list[dict[str, Any]] = []
     if "canary_error_rate" in g:
         limit = float(g.get("champion_error_rate", 0.0)) + rs.max_error_rate_increase

@@ -1,40 +1,13 @@
-"""The registry sidecar: driftgate's control plane.
+"""The registry sidecar: driftgate's control plane, in parts (docs/architecture.md, "The registry's parts").
 
-It owns models, versions, artifacts, traffic and the audit log (Catalogue over a Database and an
-ArtifactStore), remembers what gateways report (GatewayTracker, DriftMonitor), and serves it all
-as the driftgate.v1 Control service (RegistryServer).
+    store/        the database: engine and core tables, schema revisions (Alembic), the storage boundary
+    catalogue/    models, versions, artifacts, traffic and the audit log; what gateways say they hold
+    observation/  what gateways report, summed: drift, traffic history, scored rows and labels, accuracy
+    loop/         the closed loop: retrain (plugins, the trainer's process), canary rollouts, the controller
+    access/       the API tokens the registry keeps
+    replicas/     which replica leads, and followers passing reports on to it
+    api/          the adapters: the driftgate.v1 gRPC services, the config fan-out, Prometheus metrics
+    server.py     the composition root: builds every part from Settings and serves them (RegistryServer)
+
+This package imports nothing itself: callers import a part's module by its path.
 """
-
-from driftgate.registry.artifacts import ArtifactStore
-from driftgate.registry.catalogue import Catalogue
-from driftgate.registry.db import Database
-from driftgate.registry.gateways import GatewayTracker
-from driftgate.registry.records import (
-    BatchingSettings,
-    DesiredConfig,
-    EventRecord,
-    GatewayStatus,
-    ModelRecord,
-    ModelSettings,
-    RegisterRequest,
-    TrafficRecord,
-    VersionRecord,
-)
-from driftgate.registry.server import RegistryServer
-
-__all__ = [
-    "ArtifactStore",
-    "BatchingSettings",
-    "Catalogue",
-    "Database",
-    "DesiredConfig",
-    "EventRecord",
-    "GatewayStatus",
-    "GatewayTracker",
-    "ModelRecord",
-    "ModelSettings",
-    "RegisterRequest",
-    "RegistryServer",
-    "TrafficRecord",
-    "VersionRecord",
-]

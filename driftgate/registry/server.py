@@ -37,29 +37,29 @@ from driftgate.auth import AuthInterceptor
 from driftgate.home import prepare_home, restrict, write_private
 from driftgate.native import DriftAggregator
 from driftgate.proto.v1 import control_pb2, control_pb2_grpc, feedback_pb2_grpc, rollout_pb2, rollout_pb2_grpc
-from driftgate.registry.accuracy import AccuracyMonitor
-from driftgate.registry.artifact_db import DatabaseArtifacts
-from driftgate.registry.artifacts import Artifacts, ArtifactStore
-from driftgate.registry.catalogue import Catalogue
-from driftgate.registry.controller import LoopController
-from driftgate.registry.db import Database
-from driftgate.registry.feedback_api import FEEDBACK_SERVICE, FeedbackService, ScoredReports
-from driftgate.registry.forward import ReportForwarder
-from driftgate.registry.gateways import GatewayTracker
-from driftgate.registry.grpc_api import ControlService, grpc_options
-from driftgate.registry.labels import LabelStore
-from driftgate.registry.leader import Leadership
-from driftgate.registry.metrics import RegistryCollector
-from driftgate.registry.observe import DriftMonitor
-from driftgate.registry.records import RegisterRequest, VersionRecord
-from driftgate.registry.retrain import Retrainer
-from driftgate.registry.rollout import RolloutManager
-from driftgate.registry.rollout_api import RolloutService
-from driftgate.registry.rollout_db import RolloutStore
-from driftgate.registry.stats import TrafficHistory
-from driftgate.registry.stats_report import StatsReporter
-from driftgate.registry.tokens import TokenStore, ensure_local_tokens
-from driftgate.registry.watch import ConfigHub
+from driftgate.registry.access.tokens import TokenStore, ensure_local_tokens
+from driftgate.registry.api.feedback_api import FEEDBACK_SERVICE, FeedbackService, ScoredReports
+from driftgate.registry.api.grpc_api import ControlService, grpc_options
+from driftgate.registry.api.metrics import RegistryCollector
+from driftgate.registry.api.rollout_api import RolloutService
+from driftgate.registry.api.watch import ConfigHub
+from driftgate.registry.catalogue.artifact_db import DatabaseArtifacts
+from driftgate.registry.catalogue.artifacts import Artifacts, ArtifactStore
+from driftgate.registry.catalogue.catalogue import Catalogue
+from driftgate.registry.catalogue.gateways import GatewayTracker
+from driftgate.registry.catalogue.records import RegisterRequest, VersionRecord
+from driftgate.registry.loop.controller import LoopController
+from driftgate.registry.loop.retrain import Retrainer
+from driftgate.registry.loop.rollout import RolloutManager
+from driftgate.registry.loop.rollout_db import RolloutStore
+from driftgate.registry.observation.accuracy import AccuracyMonitor
+from driftgate.registry.observation.labels import LabelStore
+from driftgate.registry.observation.observe import DriftMonitor
+from driftgate.registry.observation.stats import TrafficHistory
+from driftgate.registry.observation.stats_report import StatsReporter
+from driftgate.registry.replicas.forward import ReportForwarder
+from driftgate.registry.replicas.leader import Leadership
+from driftgate.registry.store.db import Database
 from driftgate.settings import Settings
 from driftgate.tls import ServerCertificates, add_port, check_bind, server_certificates, transport_name
 
@@ -120,7 +120,7 @@ class RegistryServer:
         self.labels = LabelStore(self.db, settings.accuracy)
         self.accuracy = AccuracyMonitor(self.catalogue, self.labels, settings.accuracy)
         self.labels.on_joined = self._joined_late
-        # the closed loop: retrain, evaluate, canary, promote or roll back (registry/controller.py)
+        # the closed loop: retrain, evaluate, canary, promote or roll back (registry/loop/controller.py)
         self.rollout_store = RolloutStore(self.db)
         self.controller = LoopController(
             self.catalogue,

@@ -14,7 +14,7 @@ from driftgate.cli import accuracy, feedback
 from driftgate.cli._client import CliError
 from driftgate.cli.feedback import read_labels_csv
 from driftgate.proto.v1 import control_pb2 as pb
-from driftgate.registry.records import RegisterRequest
+from driftgate.registry.catalogue.records import RegisterRequest
 from tests.auth_helpers import local_channel
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from driftgate.registry.records import RegisterRequest
+from driftgate.registry.catalogue.records import RegisterRequest
 from driftgate.registry.server import RegistryServer
 from driftgate.settings import DriftSettings, GatewaySettings, RegistrySettings, Settings, TlsSettings
 from tests.registry.registry_helpers import npy, tiny_model

@@ -127,9 +127,9 @@ def test_report_carries_packed_rows_the_registry_keeps_once(tmp_path) -> None:  
 
     from driftgate.gateway.sync import RegistryLink
     from driftgate.proto.v1 import control_pb2 as pb
-    from driftgate.registry.db import Database
-    from driftgate.registry.feedback_api import ScoredReports
-    from driftgate.registry.labels import LabelStore
+    from driftgate.registry.api.feedback_api import ScoredReports
+    from driftgate.registry.observation.labels import LabelStore
+    from driftgate.registry.store.db import Database
     from driftgate.settings import AccuracySettings
 
     log = RequestLog(100, "gw-1-abc-", clock)

@@ -13,7 +13,7 @@ import pytest
 
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
-from driftgate.registry.grpc_api import grpc_options
+from driftgate.registry.api.grpc_api import grpc_options
 from driftgate.registry.server import RegistryServer
 from driftgate.settings import DriftSettings, GatewaySettings, RegistrySettings, Settings
 from tests.auth_helpers import local_aio_channel

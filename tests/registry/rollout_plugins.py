@@ -17,7 +17,7 @@ def hanging_trainer(X: Any, y: Any, options: dict[str, str], seed: int) -> Any:
 
 
 def invalid_trainer(X: Any, y: Any, options: dict[str, str], seed: int) -> Any:
-    from driftgate.registry.plugins import TrainResult
+    from driftgate.registry.loop.plugins import TrainResult
 
     return TrainResult(onnx=b"this is not an onnx model", reference=np.asarray(X[:100]))
 
@@ -31,7 +31,7 @@ def recording_source(options: dict[str, str], seed: int) -> Any:
     import json
     from pathlib import Path
 
-    from driftgate.registry.plugins import LabelledData
+    from driftgate.registry.loop.plugins import LabelledData
 
     Path(options["record"]).write_text(json.dumps({"data_options": options}))
     rng = np.random.default_rng(seed)

@@ -25,7 +25,7 @@ from test_rollout_e2e import ENV, Client
 
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
-from driftgate.registry.grpc_api import grpc_options
+from driftgate.registry.api.grpc_api import grpc_options
 from driftgate.registry.server import LEADER_SERVICE, RegistryServer
 from tests.auth_helpers import admin_token, gateway_token, local_aio_channel, local_channel
 from tests.conftest import Served, wait_ready

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from driftgate.errors import StorageUnavailable
-from driftgate.registry.db import Database
-from driftgate.registry.labels import LabelStore, ScoredBatch
+from driftgate.registry.observation.labels import LabelStore, ScoredBatch
+from driftgate.registry.store.db import Database
 from driftgate.settings import AccuracySettings
 from tests.faults import fill, tmpfs
 

@@ -10,9 +10,9 @@ from numpy.testing import assert_allclose
 from registry_helpers import make_settings
 
 from driftgate.errors import InvalidRequest, ModelNotFound
-from driftgate.registry.accuracy import accuracy_metrics, roc_auc
-from driftgate.registry.labels import ScoredBatch
-from driftgate.registry.records import RegisterRequest
+from driftgate.registry.catalogue.records import RegisterRequest
+from driftgate.registry.observation.accuracy import accuracy_metrics, roc_auc
+from driftgate.registry.observation.labels import ScoredBatch
 from driftgate.registry.server import RegistryServer
 
 

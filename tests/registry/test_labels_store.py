@@ -8,10 +8,10 @@ import pytest
 
 from driftgate.errors import InvalidRequest
 from driftgate.proto.v1 import control_pb2 as pb
-from driftgate.registry import labels as labels_module
-from driftgate.registry.db import Database
-from driftgate.registry.feedback_api import convert_scored
-from driftgate.registry.labels import LabelStore, ScoredBatch, id_hashes, scored_chunks
+from driftgate.registry.api.feedback_api import convert_scored
+from driftgate.registry.observation import labels as labels_module
+from driftgate.registry.observation.labels import LabelStore, ScoredBatch, id_hashes, scored_chunks
+from driftgate.registry.store.db import Database
 from driftgate.settings import AccuracySettings
 
 T = 1_000_000.0

@@ -17,7 +17,7 @@ from registry_helpers import Running, make_settings, register
 
 from driftgate.errors import InvalidRequest
 from driftgate.proto.v1 import rollout_pb2, rollout_pb2_grpc
-from driftgate.registry.plugins import TRAINERS, load_plugin
+from driftgate.registry.loop.plugins import TRAINERS, load_plugin
 from driftgate.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

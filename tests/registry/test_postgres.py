@@ -27,11 +27,12 @@ from driftgate.proto.inference import grpc_service_pb2 as ipb
 from driftgate.proto.inference import grpc_service_pb2_grpc
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
-from driftgate.registry import schema
-from driftgate.registry.artifact_db import DatabaseArtifacts, artifact_chunks
-from driftgate.registry.db import Database, engine_url
-from driftgate.registry.grpc_api import grpc_options
+from driftgate.registry.api.grpc_api import grpc_options
+from driftgate.registry.catalogue.artifact_db import DatabaseArtifacts, artifact_chunks
 from driftgate.registry.server import RegistryServer
+from driftgate.registry.store import schema
+from driftgate.registry.store.db import Database, engine_url
+from driftgate.registry.tables import declared_metadata
 from tests.auth_helpers import gateway_token, local_aio_channel
 from tests.conftest import wait_ready
 
@@ -46,7 +47,7 @@ def test_the_migrations_make_the_tables_the_code_declares(tmp_path: Path, databa
     db = Database.for_home(tmp_path, database_url)
     try:
         with db.read() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), schema.declared_metadata())
+            diff = compare_metadata(MigrationContext.configure(conn), declared_metadata())
             assert schema.schema_state(conn).revision == schema.head_revision()
         # a table or column declared without a migration shows here: add one (docs/migrations.md)
         assert diff == []
@@ -87,7 +88,7 @@ def test_a_newer_schema_is_refused_at_start_and_by_migrate(tmp_path: Path, pg_ur
 def test_an_older_schema_waits_for_migrate_when_told_to_and_keeps_its_rows(tmp_path: Path, pg_url: str) -> None:
     # a database made before migrations: the baseline's tables from create_all, no alembic_version
     engine = sa.create_engine(engine_url(pg_url))
-    declared = schema.declared_metadata()
+    declared = declared_metadata()
     later = ("artifacts", "artifact_chunks", "held_labels", "version_reloads", "api_tokens")  # after 0001
     baseline = [t for name, t in declared.tables.items() if name not in later]
     declared.create_all(engine, tables=baseline)

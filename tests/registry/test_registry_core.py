@@ -6,9 +6,13 @@ import pytest
 from registry_helpers import Models, make_settings
 
 from driftgate.errors import ArtifactError, InvalidRequest
-from driftgate.registry import ArtifactStore, Catalogue, Database, GatewayTracker, RegisterRequest
-from driftgate.registry import catalogue as catalogue_module
-from driftgate.registry.validation import choose_score
+from driftgate.registry.catalogue import catalogue as catalogue_module
+from driftgate.registry.catalogue.artifacts import ArtifactStore
+from driftgate.registry.catalogue.catalogue import Catalogue
+from driftgate.registry.catalogue.gateways import GatewayTracker
+from driftgate.registry.catalogue.records import RegisterRequest
+from driftgate.registry.catalogue.validation import choose_score
+from driftgate.registry.store.db import Database
 from driftgate.signature import Signature, TensorSpec
 
 

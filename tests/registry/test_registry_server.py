@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from registry_helpers import Models, Running, make_settings, register
 
 from driftgate.proto.v1 import control_pb2 as pb
+from driftgate.registry.catalogue.records import RegisterRequest
 from driftgate.registry.server import RegistryServer
 from tests.auth_helpers import local_aio_channel
 
@@ -123,7 +124,7 @@ async def test_database_is_durable_across_restarts(settings, models: Models) -> 
     await server.start()
     await asyncio.to_thread(
         server.catalogue.register_version,
-        __import__("driftgate.registry", fromlist=["RegisterRequest"]).RegisterRequest(model="m", onnx=models.v1),
+        RegisterRequest(model="m", onnx=models.v1),
     )
     await server.stop(0.1)
     again = RegistryServer(settings)

@@ -116,8 +116,8 @@ async def test_shadow(registry: Running, models: Models) -> None:
 
 async def test_stale_gateway_is_not_live(settings, models: Models) -> None:  # type: ignore[no-untyped-def]
     from driftgate.errors import Conflict
-    from driftgate.registry.gateways import GatewayTracker
-    from driftgate.registry.records import GatewayStatus, LoadedVersion
+    from driftgate.registry.catalogue.gateways import GatewayTracker
+    from driftgate.registry.catalogue.records import GatewayStatus, LoadedVersion
 
     now = [100.0]
     tracker = GatewayTracker(1.0, clock=lambda: now[0])

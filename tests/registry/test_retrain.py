@@ -10,14 +10,14 @@ import pytest
 from registry_helpers import make_settings
 
 from driftgate.errors import Conflict, InvalidRequest
-from driftgate.registry.artifacts import ArtifactStore
-from driftgate.registry.catalogue import Catalogue
-from driftgate.registry.db import Database
-from driftgate.registry.gateways import GatewayTracker
-from driftgate.registry.plugins import DATA_SOURCES, files_source, load_plugin
-from driftgate.registry.records import GatewayStatus, LoadedVersion, RegisterRequest
-from driftgate.registry.retrain import Retrainer, RetrainSpec
-from driftgate.registry.rollout_db import RolloutStore
+from driftgate.registry.catalogue.artifacts import ArtifactStore
+from driftgate.registry.catalogue.catalogue import Catalogue
+from driftgate.registry.catalogue.gateways import GatewayTracker
+from driftgate.registry.catalogue.records import GatewayStatus, LoadedVersion, RegisterRequest
+from driftgate.registry.loop.plugins import DATA_SOURCES, files_source, load_plugin
+from driftgate.registry.loop.retrain import Retrainer, RetrainSpec
+from driftgate.registry.loop.rollout_db import RolloutStore
+from driftgate.registry.store.db import Database
 from driftgate.settings import RolloutSettings
 
 HERE = Path(__file__).resolve().parent

@@ -9,13 +9,13 @@ from registry_helpers import Models, make_settings, npy
 
 from driftgate.errors import Conflict
 from driftgate.gateway.stats import LATENCY_BUCKET_BOUNDS_US
-from driftgate.registry.artifacts import ArtifactStore
-from driftgate.registry.catalogue import Catalogue
-from driftgate.registry.db import Database
-from driftgate.registry.gateways import GatewayTracker
-from driftgate.registry.records import GatewayStatus, LoadedVersion, RegisterRequest, VersionStatsRecord
-from driftgate.registry.rollout import RolloutManager, p99_us, score_psi
-from driftgate.registry.rollout_db import RolloutStore
+from driftgate.registry.catalogue.artifacts import ArtifactStore
+from driftgate.registry.catalogue.catalogue import Catalogue
+from driftgate.registry.catalogue.gateways import GatewayTracker
+from driftgate.registry.catalogue.records import GatewayStatus, LoadedVersion, RegisterRequest, VersionStatsRecord
+from driftgate.registry.loop.rollout import RolloutManager, p99_us, score_psi
+from driftgate.registry.loop.rollout_db import RolloutStore
+from driftgate.registry.store.db import Database
 from driftgate.settings import RolloutSettings
 
 NB = len(LATENCY_BUCKET_BOUNDS_US) + 1
@@ -230,9 +230,9 @@ def test_labelled_accuracy_gate_rolls_back(tmp_path, models: Models) -> None:  #
 
 
 async def test_accuracy_alert_triggers_a_retrain(tmp_path, models: Models) -> None:  # type: ignore[no-untyped-def]
-    from driftgate.registry.controller import LoopController
-    from driftgate.registry.retrain import Retrainer
-    from driftgate.registry.rollout_db import RetrainPolicy
+    from driftgate.registry.loop.controller import LoopController
+    from driftgate.registry.loop.retrain import Retrainer
+    from driftgate.registry.loop.rollout_db import RetrainPolicy
 
     world = World(tmp_path, models)
     alerts: dict[str, list[str]] = {"m": []}

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftgate.gateway.stats import LATENCY_BUCKET_BOUNDS_US
-from driftgate.registry.records import GatewayStatus, VersionStatsRecord
-from driftgate.registry.stats import REFUSED_VERSION, Counts, TrafficHistory, percentile_ms
+from driftgate.registry.catalogue.records import GatewayStatus, VersionStatsRecord
+from driftgate.registry.observation.stats import REFUSED_VERSION, Counts, TrafficHistory, percentile_ms
 
 NB = len(LATENCY_BUCKET_BOUNDS_US) + 1
 T0 = 1_800_000_000.0  # the history begins here (unix seconds)
