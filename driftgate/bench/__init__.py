@@ -4,7 +4,7 @@
     requests     pre-serialised ModelInfer requests built from the target's ModelMetadata
     loadgen      the closed and open loops (one shard per process)
     runner       run / run_async: metadata, shards, merge
-    report       Report, machine_info, render (rich) and JSON
+    report       Report, machine_info, render (a text table) and JSON
     plot         plot_sweep: latency percentiles against throughput (PNG)
     bare_server  the minimal V2 server, the floor a gateway is compared with
     floors       onnxruntime session.run in-process

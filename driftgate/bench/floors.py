@@ -82,12 +82,13 @@ def measure_floors(onnx: str | Path | None = None, calls: int = 20_000) -> dict[
     return {"kind": "floors", "intra_op_num_threads": 1, "machine": machine_info(), "results": results}
 
 
-def render_floors(result: dict[str, Any], console: Any) -> None:
-    from rich.table import Table
+def render_floors(result: dict[str, Any]) -> str:
+    """The floors as a text table."""
+    from driftgate.text_table import TextTable
 
-    table = Table(title="onnxruntime session.run in-process (intra_op_num_threads=1)")
+    table = TextTable("onnxruntime session.run in-process (intra_op_num_threads=1)")
     for col in ("model", "batch", "us/call median", "us/call best", "us/row"):
-        table.add_column(col, justify="right" if col != "model" else "left")
+        table.add_column(col, right=col != "model")
     for r in result["results"]:
         table.add_row(
             r["model"],
@@ -96,4 +97,4 @@ def render_floors(result: dict[str, Any], console: Any) -> None:
             f"{r['us_per_call_best']:.2f}",
             f"{r['us_per_row_median']:.3f}",
         )
-    console.print(table)
+    return table.render()

@@ -1,4 +1,4 @@
-"""A load run's results: merged from the shards, summarised with HdrHistogram, shown as a rich
+"""A load run's results: merged from the shards, summarised with HdrHistogram, shown as a text
 table or one JSON object, with the machine it ran on.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from driftgate.bench.loadgen import ShardResult
+from driftgate.text_table import TextTable
 
 __all__ = ["PERCENTILES", "Report", "machine_info", "merge", "render"]
 
@@ -172,18 +173,14 @@ def _ms(us: float | None) -> str:
     return "-" if us is None else f"{us / 1000:.3f}"
 
 
-def render(report: Report, console: Any) -> None:
-    """Print a report as a rich table on ``console``."""
-    from rich.table import Table
-
+def render(report: Report) -> str:
+    """The report as a text table (and the first example of each error code) for a terminal."""
     s = report.settings
     mode = f"open loop {s['rate']:g} req/s" if s.get("rate") else f"closed loop, concurrency {s['concurrency']}"
     title = (
         f"{report.label + ': ' if report.label else ''}{s['model']} @ {s['target']} - {mode}, batch {s['batch_size']}"
     )
-    table = Table(title=title, show_header=True)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    table = TextTable(title, ["metric", "value"], right={"value"})
     table.add_row("window", f"{report.window_s:g} s (after {s['warmup_s']:g} s warm-up)")
     table.add_row("requests counted", f"{report.counted:,} ({report.ok:,} ok)")
     table.add_row("throughput", f"{report.throughput_rps:,.1f} req/s, {report.rows_per_s:,.1f} rows/s")
@@ -203,6 +200,4 @@ def render(report: Report, console: Any) -> None:
     table.add_row("versions seen", versions)
     per_req = report.client_cpu_us_per_request
     table.add_row("client CPU", f"{report.client_cpu_s:.2f} s" + (f", {per_req:.0f} us/request" if per_req else ""))
-    console.print(table)
-    for code, example in report.error_examples.items():
-        console.print(f"  {code}: {example}")
+    return "\n".join([table.render(), *(f"  {code}: {example}" for code, example in report.error_examples.items())])

@@ -35,6 +35,7 @@ import numpy as np
 
 from driftgate.bench.report import Report, machine_info, render
 from driftgate.bench.servers import ServerProcess, driftgate_cli, start_bare, start_serve, wait_model_ready
+from driftgate.text_table import TextTable
 
 __all__ = ["SCENARIOS", "run_scenario"]
 
@@ -70,12 +71,15 @@ class Measurement:
         }
 
 
+def _say(text: object) -> None:
+    print(text, flush=True)
+
+
 @dataclass
 class Context:
     args: argparse.Namespace
     tmp: Path
     stack: ExitStack
-    console: Any
     measurements: list[Measurement] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -84,7 +88,7 @@ class Context:
         self, home: Path | None = None, env: dict[str, str] | None = None, name: str = "driftgate"
     ) -> ServerProcess:
         home = home or Path(self.args.serve_home or self.tmp / name)
-        self.console.print(f"starting driftgate serve --home {home} {env or ''}")
+        _say(f"starting driftgate serve --home {home} {env or ''}")
         server = self.stack.enter_context(start_serve(home, env, log=self.tmp / f"{name}.log"))
         server.name = name
         wait_model_ready(server.address, self.args.model)
@@ -113,7 +117,7 @@ class Context:
     def cli(self, home: Path | None, *argv: str) -> str:
         if home is None:
             raise ScenarioError("this scenario changes the registry: start it without --target, or pass --serve-home")
-        self.console.print(f"$ driftgate --home {home} {' '.join(argv)}")
+        _say(f"$ driftgate --home {home} {' '.join(argv)}")
         done = subprocess.run([*driftgate_cli(home), *argv], capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise ScenarioError(f"driftgate {' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()[-1000:]}")
@@ -139,7 +143,7 @@ class Context:
             per_req = round(cpu / sent * 1e6, 1)
         m = Measurement(label, report, per_req)
         self.measurements.append(m)
-        self.console.print(
+        _say(
             f"  {label:<24} {_load_name(config):<7} {report.throughput_rps:>9,.1f} req/s"
             f"  p50 {_ms(report.latency_us.get('p50'))}"
             f"  p99 {_ms(report.latency_us.get('p99'))} ms  errors {report.error_count}  versions {report.versions}"
@@ -189,8 +193,8 @@ def _ab(
         summary[f"{key}_ratio_b_over_a"] = round(stat(b, key) / stat(a, key), 3) if stat(a, key) else None
     summary["errors_a"] = sum(m.report.error_count for m in a)
     summary["errors_b"] = sum(m.report.error_count for m in b)
-    ctx.console.print(
-        f"[bold]{name_b} / {name_a}[/]: throughput x{summary['throughput_ratio_b_over_a']}, "
+    _say(
+        f"{name_b} / {name_a}: throughput x{summary['throughput_ratio_b_over_a']}, "
         f"p50 x{summary['p50_ratio_b_over_a']}, p99 x{summary['p99_ratio_b_over_a']}; "
         f"errors {summary['errors_a']} vs {summary['errors_b']}"
     )
@@ -203,7 +207,7 @@ def _ab(
 def _steady(ctx: Context) -> dict[str, Any]:
     target, _, server = ctx.target()
     m = ctx.measure("steady", target, server, **ctx.loads([16])[0])
-    render(m.report, ctx.console)
+    _say(render(m.report))
     return {}
 
 
@@ -213,7 +217,7 @@ def _sweep(ctx: Context) -> dict[str, Any]:
     target, _, server = ctx.target()
     reports = [ctx.measure("target", target, server, **load).report for load in ctx.loads([1, 4, 16, 64])]
     png = ctx.notes["png"] = str(plot_sweep({target: reports}, ctx.args.png_path, title=f"sweep {target}"))
-    ctx.console.print(f"plot: {png}")
+    _say(f"plot: {png}")
     return {}
 
 
@@ -249,11 +253,9 @@ def _compare(ctx: Context) -> dict[str, Any]:
                     "throughput_vs_bare": round(_mean(rps) / _mean([m.report.throughput_rps for m in runs["bare"]]), 3),
                 }
             )
-    from rich.table import Table
-
-    t = Table(title="bare vs bare+score vs target (ranges over rounds)")
+    t = TextTable(title="bare vs bare+score vs target (ranges over rounds)")
     for col in ("system", "load", "req/s", "p50 ms", "p99 ms", "errors", "vs bare", "server CPU us/req"):
-        t.add_column(col, justify="left" if col == "system" else "right")
+        t.add_column(col, right=col != "system")
     for row in table:
         t.add_row(
             row["system"], row["load"],
@@ -262,7 +264,7 @@ def _compare(ctx: Context) -> dict[str, Any]:
             str(row["errors"]), f"{row['throughput_vs_bare']:.2f}",
             ", ".join("-" if v is None else f"{v:.0f}" for v in row["server_cpu_us_per_request"]),
         )  # fmt: skip
-    ctx.console.print(t)
+    _say(t)
     ctx.notes["png"] = str(plot_sweep(series, ctx.args.png_path, title="bare vs bare+score vs target"))
     return {"table": table, "onnx": str(onnx)}
 
@@ -311,7 +313,7 @@ def _swap(ctx: Context) -> dict[str, Any]:
     worker.start()
     swap = ctx.measure("during swap", target, server, **load)
     worker.join(timeout=300)
-    render(swap.report, ctx.console)
+    _say(render(swap.report))
     result: dict[str, Any] = {
         "events": events,
         "steady": {"p99_us": steady.report.latency_us.get("p99"), "errors": steady.report.errors},
@@ -326,7 +328,7 @@ def _swap(ctx: Context) -> dict[str, Any]:
         "failed_requests_during_swap": swap.report.error_count,
         "timeline": swap.report.timeline,
     }
-    ctx.console.print(
+    _say(
         f"swap: {result['failed_requests_during_swap']} failed requests; p99 {_ms(result['swap']['p99_us'])} ms "
         f"vs steady {_ms(result['steady']['p99_us'])} ms; events {events}"
     )
@@ -526,7 +528,7 @@ def _batching(ctx: Context) -> dict[str, Any]:
                     m = ctx.measure(label, target, server, model=name, **load)
                     rows1, execs1, _ = _model_stats(target, name)
                     mean_batch = (rows1 - rows0) / max(1, execs1 - execs0)
-                    ctx.console.print(f"    mean batch {mean_batch:.2f} rows ({execs1 - execs0} session runs)")
+                    _say(f"    mean batch {mean_batch:.2f} rows ({execs1 - execs0} session runs)")
                     runs[label].append((m, mean_batch))
             for label, ms in runs.items():
                 rps = [m.report.throughput_rps for m, _ in ms]
@@ -545,11 +547,9 @@ def _batching(ctx: Context) -> dict[str, Any]:
                 )
     finally:
         switch(None)
-    from rich.table import Table
-
-    t = Table(title=f"adaptive batching on {name} (ranges over {max(1, ctx.args.rounds)} rounds)")
+    t = TextTable(title=f"adaptive batching on {name} (ranges over {max(1, ctx.args.rounds)} rounds)")
     for col in ("variant", "load", "req/s", "p50 ms", "p99 ms", "mean batch", "errors", "vs off", "server CPU us/req"):
-        t.add_column(col, justify="left" if col == "variant" else "right")
+        t.add_column(col, right=col != "variant")
     for row in table:
         t.add_row(
             row["variant"], row["load"],
@@ -560,7 +560,7 @@ def _batching(ctx: Context) -> dict[str, Any]:
             str(row["errors"]), f"{row['throughput_vs_off']:.2f}",
             ", ".join("-" if v is None else f"{v:.0f}" for v in row["server_cpu_us_per_request"]),
         )  # fmt: skip
-    ctx.console.print(t)
+    _say(t)
     return {"model": str(model_path), "variants": [label for label, _ in variants], "table": table}
 
 
@@ -577,21 +577,18 @@ SCENARIOS: dict[str, Callable[[Context], dict[str, Any]]] = {
 
 
 def run_scenario(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    console = Console()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.png_path = out / f"{args.name}-{stamp}.png"
     started = time.time()
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="driftgate-bench-") as tmp:
-        ctx = Context(args, Path(tmp), stack, console)
+        ctx = Context(args, Path(tmp), stack)
         status = 0
         try:
             result = SCENARIOS[args.name](ctx)
         except Exception as exc:  # the scenario's own failure, written down with what was measured
-            console.print(f"[red]scenario {args.name} failed:[/] {exc}")
+            _say(f"scenario {args.name} failed: {exc}")
             result, status = {"error": f"{type(exc).__name__}: {exc}"}, 1
     doc = {
         "scenario": args.name,
@@ -604,5 +601,5 @@ def run_scenario(args: argparse.Namespace) -> int:
     }
     path = out / f"{args.name}-{stamp}.json"
     path.write_text(json.dumps(doc, indent=1) + "\n")
-    console.print(f"results: {path}")
+    _say(f"results: {path}")
     return status

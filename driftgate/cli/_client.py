@@ -7,8 +7,8 @@ bearer token: ``--token``, else the environment's DRIFTGATE_TOKEN, else ``<home>
 Every command body runs under :func:`command`, which turns a failure into one line on stderr and
 exit code 1: the gRPC status details for a refused call (the registry's messages are written for
 people), a plain sentence for a registry that cannot be found.
-Output: ``rich`` tables for people, ``--json`` (the message, field names as in the .proto, 64-bit
-integers as numbers) for scripts.
+Output: plain-text tables for people (driftgate/text_table.py), ``--json`` (the message, field names
+as in the .proto, 64-bit integers as numbers) for scripts.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ __all__ = [
     "actor",
     "command",
     "connect",
-    "console",
     "message_to_dict",
     "parse_duration",
     "print_json",
@@ -214,9 +213,3 @@ def print_json(data: Any) -> None:
     if hasattr(data, "DESCRIPTOR"):
         data = message_to_dict(data)
     print(json.dumps(data, indent=2, sort_keys=False, allow_nan=False), flush=True)
-
-
-def console() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=False)

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from driftgate.cli.argtypes import INT64_MAX, integer
+from driftgate.text_table import TextTable
 
 __all__ = ["register"]
 
@@ -50,9 +51,7 @@ def _setting(text: str) -> tuple[str, float | int]:
 
 
 def _accuracy(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from driftgate.cli._client import actor, console, print_json
+    from driftgate.cli._client import actor, print_json
     from driftgate.cli.feedback import feedback_stub
     from driftgate.proto.v1 import feedback_pb2
 
@@ -69,7 +68,6 @@ def _accuracy(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
         return 0
-    out = console()
     s = report.settings
     title = (
         f"{report.model}: accuracy over rows scored in the last {_delay(report.window_seconds)} "
@@ -77,12 +75,12 @@ def _accuracy(args: argparse.Namespace) -> int:
         f"min labels {s.min_labels})"
     )
     if not report.versions:
-        out.print(f"{title}: no scored rows")
+        print(f"{title}: no scored rows")
         return 0
-    table = Table(title=title)
+    table = TextTable(title=title)
     for col in ("version", "scored", "labelled", "fraud", "delay p50", "delay p90", "AUC", "precision", "recall",
                 "mean score", "fraud rate", "status"):
-        table.add_column(col, justify="left" if col == "status" else "right")
+        table.add_column(col, right=col != "status")
     for v in report.versions:
         status = v.status + (" ALERT" if v.alert else "")
         if v.reasons and v.status == "degraded":
@@ -92,14 +90,14 @@ def _accuracy(args: argparse.Namespace) -> int:
             _delay(v.delay_p90_s), _fmt(v.auc), _fmt(v.precision), _fmt(v.recall), _fmt(v.mean_score, 4),
             _fmt(v.observed_rate, 4), status,
         )
-    out.print(table)
+    print(table)
     if report.retention_dropped or report.gateway_dropped:
-        out.print(
+        print(
             f"scored rows dropped: {report.retention_dropped} by retention, {report.gateway_dropped} by full "
             "gateway buffers"
         )
     if report.held_labels or report.held_expired:
-        out.print(
+        print(
             f"labels held for rows not scored yet: {report.held_labels} waiting, {report.held_expired} dropped "
             "unjoined (hold time or bound)"
         )

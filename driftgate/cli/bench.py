@@ -6,14 +6,15 @@
     driftgate bench scenario NAME [...]                                         # bench/README.md
     driftgate bench floors                                                      # in-process floors
 
-Heavy modules (grpc, numpy, rich) are imported inside the command functions.
+Heavy modules (grpc, numpy) are imported inside the command functions. The load runs and scenarios need the
+``bench`` extra (``pip install 'driftgate[bench]'``: HdrHistogram, matplotlib); ``floors`` does not.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from driftgate.cli.argtypes import INT32_MAX, INT64_MAX, integer
 
@@ -129,31 +130,31 @@ def register(subparsers: Any) -> None:
     f.set_defaults(func=_floors)
 
 
-def progress_printer(console: Any, enabled: bool) -> tuple[Any, Any]:
-    """A rich Live status line on stderr and the callback that updates it."""
-    from rich.live import Live
-    from rich.text import Text
+class ProgressLine:
+    """One status line on a terminal's stderr, rewritten in place and cleared at the end."""
 
-    if not enabled:
-        return None, None
-    live = Live(Text(""), console=console, auto_refresh=False, transient=True)
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
 
-    def update(p: dict[str, Any]) -> None:
-        live.update(
-            Text(
-                f"{p['phase']:<8} {p['elapsed_s']:5.1f}/{p['total_s']:.0f}s  completed {p['completed']:,}  "
-                f"errors {p['errors']:,}  in flight {p['in_flight']:,}"
-            ),
-            refresh=True,
+    def update(self, p: dict[str, Any]) -> None:
+        text = (
+            f"{p['phase']:<8} {p['elapsed_s']:5.1f}/{p['total_s']:.0f}s  completed {p['completed']:,}  "
+            f"errors {p['errors']:,}  in flight {p['in_flight']:,}"
         )
+        self._stream.write(f"\r{text}\x1b[K")
+        self._stream.flush()
 
-    return live, update
+    def clear(self) -> None:
+        self._stream.write("\r\x1b[K")
+        self._stream.flush()
 
 
 def _bench(args: argparse.Namespace) -> int:
     import json
 
-    from rich.console import Console
+    from driftgate.cli.extras import require
+
+    require("bench", "driftgate bench", "hdrh", *(["matplotlib"] if args.plot else []))
 
     from driftgate.bench.config import BenchConfigError, config_from_args
     from driftgate.bench.report import machine_info, render
@@ -161,8 +162,10 @@ def _bench(args: argparse.Namespace) -> int:
     from driftgate.cli._tls import tls_settings
     from driftgate.errors import DriftgateError
 
-    out = Console()
-    err = Console(stderr=True)
+    def fail(exc: Exception) -> int:
+        print(f"driftgate bench: {exc}", file=sys.stderr, flush=True)
+        return 2
+
     tls = tls_settings(args)  # --ca/--cert/--key or DRIFTGATE_TLS__*: the target is dialled over TLS
     files = {name: str(getattr(tls, name) or "") for name in ("ca", "cert", "key")}
     try:
@@ -172,30 +175,27 @@ def _bench(args: argparse.Namespace) -> int:
         else:
             configs = [config_from_args(args, concurrency=c, **files) for c in (args.concurrency or [16])]
     except BenchConfigError as exc:
-        err.print(f"driftgate bench: {exc}")
-        return 2
+        return fail(exc)
     reports = []
     for config in configs:
-        live, update = progress_printer(err, not args.quiet and err.is_terminal)
+        progress = ProgressLine(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
         try:
-            if live is not None:
-                with live:
-                    report = run(config, update, specs, args.label)
-            else:
-                report = run(config, None, specs, args.label)
+            report = run(config, progress.update if progress else None, specs, args.label)
         except (BenchConfigError, BenchTargetError, DriftgateError) as exc:
-            err.print(f"driftgate bench: {exc}")
-            return 2
+            return fail(exc)
+        finally:
+            if progress is not None:
+                progress.clear()
         reports.append(report)
         if not args.json:
-            render(report, out)
+            print(render(report), flush=True)
     if args.plot:
         from driftgate.bench.plot import plot_sweep
 
         name = args.label or f"{args.model} @ {args.target}"
         path = plot_sweep({name: reports}, args.plot, title=name)
         if not args.json:
-            out.print(f"plot: {path}")
+            print(f"plot: {path}", flush=True)
     if args.json:
         if len(reports) == 1:
             doc = reports[0].to_dict()
@@ -206,6 +206,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _scenario(args: argparse.Namespace) -> int:
+    from driftgate.cli.extras import require
+
+    require("bench", "driftgate bench scenario", "hdrh", "matplotlib")
     from driftgate.bench.scenarios import run_scenario
 
     return run_scenario(args)
@@ -220,7 +223,5 @@ def _floors(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
-        from rich.console import Console
-
-        render_floors(result, Console())
+        print(render_floors(result), flush=True)
     return 0

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from driftgate.cli.argtypes import number
+from driftgate.text_table import TextTable
 
 __all__ = ["register"]
 
@@ -155,7 +156,7 @@ def _demo(args: argparse.Namespace) -> int:
     import grpc
 
     from driftgate.auth import with_token
-    from driftgate.cli._client import CliError, console
+    from driftgate.cli._client import CliError
     from driftgate.cli.rollout import status_dict
     from driftgate.home import read_private
     from driftgate.proto.inference import grpc_service_pb2 as ipb
@@ -164,8 +165,6 @@ def _demo(args: argparse.Namespace) -> int:
     from driftgate.proto.v1 import control_pb2_grpc, rollout_pb2_grpc
     from driftgate.proto.v1 import rollout_pb2 as rpb
     from driftgate.registry.api.grpc_api import grpc_options
-
-    out = console()
     quiet = args.json
     started = time.monotonic()
     marks: list[dict[str, Any]] = []
@@ -173,7 +172,7 @@ def _demo(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         marks.append({"t": round(time.monotonic() - started, 1), "what": text})
         if not quiet:
-            out.print(f"[dim]{time.monotonic() - started:6.1f}s[/]  {text}")
+            print(f"{time.monotonic() - started:6.1f}s  {text}", flush=True)
 
     tmp = None
     if args.home is None:
@@ -204,7 +203,7 @@ def _demo(args: argparse.Namespace) -> int:
             token_file, link = _dashboard_login(home, dashboard)
             say(f"dashboard {dashboard}: log in with the token in {token_file}")
             if link and not quiet:  # the link holds the token: the local terminal only, never the JSON
-                out.print(f"         open [bold]{link}[/] (logs this browser in once)")
+                print(f"         open {link} (logs this browser in once)", flush=True)
         traffic.start()
         say(f"client sends {args.rate:g} requests/s of {traffic.batch} card transactions each")
         loop.SetRetrainPolicy(rpb.RetrainPolicy(
@@ -308,17 +307,15 @@ def _demo(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False), flush=True)
     else:
-        from rich.table import Table
-
-        table = Table(title="timeline (the audit log of fraud)")
+        table = TextTable(title="timeline (the audit log of fraud)")
         for col in ("at", "kind", "v", "actor", "what"):
             table.add_column(col)
         for e in result["timeline"]:
             table.add_row(e["at"][11:19], e["kind"], str(e["version"] or "-"), e["actor"], e["message"])
-        out.print(table)
-        out.print(f"requests sent {result['requests_sent']}, failed {result['failed_requests']}; promoted "
-                  f"v{result['promoted_version']}, rolled back v{result['rolled_back_version']} "
-                  f"in {result['seconds']} s")
+        print(table)
+        print(f"requests sent {result['requests_sent']}, failed {result['failed_requests']}; promoted "
+              f"v{result['promoted_version']}, rolled back v{result['rolled_back_version']} "
+              f"in {result['seconds']} s")
     return 0 if result["failed_requests"] == 0 and result["promoted_version"] and result["rolled_back_version"] else 1
 
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from driftgate.cli.argtypes import INT64_MAX, integer
+from driftgate.text_table import TextTable
 
 __all__ = ["register"]
 
@@ -15,9 +16,7 @@ def _fmt(x: float) -> str:
 
 
 def _drift(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from driftgate.cli._client import connect, console, print_json
+    from driftgate.cli._client import connect, print_json
     from driftgate.proto.v1 import control_pb2 as pb
 
     with connect(args) as stub:
@@ -27,16 +26,15 @@ def _drift(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
         return 0
-    out = console()
     if not report.versions:
-        out.print(f"{report.model}: no drift data in the last {report.window_seconds:g} s")
+        print(f"{report.model}: no drift data in the last {report.window_seconds:g} s")
         return 0
     for v in report.versions:
-        table = Table(
+        table = TextTable(
             title=f"{report.model} version {v.version}: {v.rows} rows in the last {report.window_seconds:g} s"
         )
         for col in ("column", "psi", "js", "ks", "mean shift", "nan rate", "out of range", "rows", "status"):
-            table.add_column(col, justify="left" if col in ("column", "status") else "right")
+            table.add_column(col, right=col not in ("column", "status"))
         columns = [*v.features, v.score] if v.HasField("score") else list(v.features)
         for c in columns:
             status = c.status + (" ALERT" if c.alert else "")
@@ -51,7 +49,7 @@ def _drift(args: argparse.Namespace) -> int:
                 str(c.rows),
                 status,
             )
-        out.print(table)
+        print(table)
     return 0
 
 

@@ -6,14 +6,13 @@ import argparse
 from typing import Any
 
 from driftgate.cli.argtypes import INT32_MAX, integer
+from driftgate.text_table import TextTable
 
 __all__ = ["register"]
 
 
 def _events(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from driftgate.cli._client import connect, console, print_json
+    from driftgate.cli._client import connect, print_json
     from driftgate.proto.v1 import control_pb2 as pb
 
     with connect(args) as stub:
@@ -21,7 +20,7 @@ def _events(args: argparse.Namespace) -> int:
     if args.json:
         print_json(reply)
         return 0
-    table = Table(title=f"events{' of ' + args.name if args.name else ''}")
+    table = TextTable(title=f"events{' of ' + args.name if args.name else ''}")
     for col in ("id", "at", "model", "version", "kind", "actor", "message"):
         table.add_column(col)
     for e in reply.events:
@@ -34,7 +33,7 @@ def _events(args: argparse.Namespace) -> int:
             e.actor or "-",
             e.message,
         )
-    console().print(table)
+    print(table)
     return 0
 
 

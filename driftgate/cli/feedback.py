@@ -110,7 +110,7 @@ def feedback_stub(args: argparse.Namespace) -> Iterator[Any]:
 def _feedback(args: argparse.Namespace) -> int:
     import grpc
 
-    from driftgate.cli._client import CliError, actor, console, print_json
+    from driftgate.cli._client import CliError, actor, print_json
     from driftgate.proto.v1 import feedback_pb2
 
     labels = read_labels_csv(args.file)
@@ -143,11 +143,10 @@ def _feedback(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0
-    console().print(
+    print(
         f"{args.name}: {result.received} labels: {result.joined} joined, {result.held} held (not scored yet: "
         f"joined when their rows arrive), {result.duplicates} duplicates, {result.expired} expired, "
         f"{result.unknown} unknown",
-        soft_wrap=True,
     )
     return 0
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from driftgate.cli._tls import add_client_options
+from driftgate.cli.extras import MissingExtra
 
 __all__ = ["build_parser", "main"]
 
@@ -59,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except MissingExtra as exc:  # a command of an extra that is not installed: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

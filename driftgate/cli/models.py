@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from driftgate.cli.argtypes import INT32_MAX, INT64_MAX, UINT32_MAX, integer
+from driftgate.text_table import TextTable
 
 __all__ = ["register"]
 
@@ -85,9 +86,7 @@ def _split(traffic: Any) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from driftgate.cli._client import connect, console, print_json
+    from driftgate.cli._client import connect, print_json
     from driftgate.proto.v1 import control_pb2 as pb
 
     with connect(args) as stub:
@@ -95,7 +94,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(reply)
         return 0
-    table = Table(title="models")
+    table = TextTable(title="models")
     for col in ("model", "versions", "active", "newest", "traffic"):
         table.add_column(col)
     for m in reply.models:
@@ -107,7 +106,7 @@ def _list(args: argparse.Namespace) -> int:
             str(active[-1].version) if active else "-",
             _split(m.traffic),
         )
-    console().print(table)
+    print(table)
     return 0
 
 
@@ -116,9 +115,7 @@ def _gateways(version: Any) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from driftgate.cli._client import connect, console, print_json
+    from driftgate.cli._client import connect, print_json
     from driftgate.proto.v1 import control_pb2 as pb
 
     with connect(args) as stub:
@@ -126,7 +123,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(model)
         return 0
-    table = Table(title=f"{model.name}: traffic {_split(model.traffic)}")
+    table = TextTable(title=f"{model.name}: traffic {_split(model.traffic)}")
     for col in ("version", "state", "sha256", "created", "source", "metrics", "gateways"):
         table.add_column(col)
     for v in model.versions:
@@ -140,17 +137,15 @@ def _show(args: argparse.Namespace) -> int:
             metrics or "-",
             _gateways(v),
         )
-    out = console()
-    out.print(table)
+    print(table)
     s = model.settings
-    out.print(
+    print(
         f"settings: max_batch_size={s.max_batch_size} psi_moderate={s.psi_moderate:g} psi_major={s.psi_major:g} "
         f"min_window_rows={s.min_window_rows} alert_windows={s.alert_windows} batching={_batching_text(s.batching)} "
         f"nan_inf_inputs={s.nonfinite_inputs or 'score'}",
-        soft_wrap=True,
     )
     for lag in model.lagging:
-        out.print(_lag_text(lag), soft_wrap=True, markup=False)
+        print(_lag_text(lag))
     return 0
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from driftgate.text_table import TextTable
+
 __all__ = ["register"]
 
 ACTIONS = ("status", "pause", "resume", "abort", "promote", "rollback")
@@ -51,39 +53,33 @@ def status_dict(reply: Any) -> dict[str, Any]:
 
 
 def _print_status(reply: Any) -> None:
-    from rich.table import Table
-
-    from driftgate.cli._client import console
-
-    out = console()
-    out.print(f"[bold]{reply.model}[/]: champion v{reply.champion}"
-              + ("  (a retrain is running)" if reply.retrain_running else ""))
+    print(f"{reply.model}: champion v{reply.champion}" + ("  (a retrain is running)" if reply.retrain_running else ""))
     if reply.HasField("rollout"):
         r = reply.rollout
         steps = " ".join(
-            f"[bold]{s}%[/]" if i == r.step and r.state == "canary" else f"{s}%" for i, s in enumerate(r.steps)
+            f"[{s}%]" if i == r.step and r.state == "canary" else f"{s}%" for i, s in enumerate(r.steps)
         )
-        out.print(f"rollout #{r.id}: v{r.challenger} vs champion v{r.champion}: [bold]{r.state}[/]"
-                  + (" (paused)" if r.paused else "") + f"  steps {steps}")
+        print(f"rollout #{r.id}: v{r.challenger} vs champion v{r.champion}: {r.state}"
+              + (" (paused)" if r.paused else "") + f"  steps {steps}")
         if r.reason:
-            out.print(f"  why: {r.reason}")
+            print(f"  why: {r.reason}")
         gates = json.loads(r.gates_json or "{}")
         if gates:
-            out.print("  gates: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                            for k, v in gates.items()))
+            print("  gates: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                        for k, v in gates.items()))
     else:
-        out.print("no rollout yet")
+        print("no rollout yet")
     if reply.runs:
-        table = Table(title="retrains")
+        table = TextTable(title="retrains")
         for col in ("run", "state", "trigger", "actor", "version", "why"):
             table.add_column(col)
         for run in reply.runs:
             table.add_row(str(run.id), run.state, run.trigger, run.actor, str(run.version or "-"), run.reason)
-        out.print(table)
+        print(table)
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from driftgate.cli._client import actor, console, print_json
+    from driftgate.cli._client import actor, print_json
     from driftgate.proto.v1 import rollout_pb2 as pb
 
     with _stub(args) as stub:
@@ -99,8 +95,8 @@ def _retrain(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(run)
             else:
-                console().print(f"retrain #{run.id} of {run.model} started; follow it with "
-                                f"`driftgate rollout status {run.model}`")
+                print(f"retrain #{run.id} of {run.model} started; follow it with "
+                      f"`driftgate rollout status {run.model}`")
             return 0
         while True:
             reply = stub.GetRollout(pb.GetRolloutRequest(model=args.name), timeout=30)
@@ -109,7 +105,7 @@ def _retrain(args: argparse.Namespace) -> int:
                 if args.json:
                     print_json(mine[0])
                 else:
-                    console().print(f"retrain #{run.id}: {mine[0].state}: {mine[0].reason}")
+                    print(f"retrain #{run.id}: {mine[0].state}: {mine[0].reason}")
                 return 0 if mine[0].state == "registered" else 1
             time.sleep(0.5)
 
@@ -132,7 +128,7 @@ def _rollout(args: argparse.Namespace) -> int:
 
 
 def _policy(args: argparse.Namespace) -> int:
-    from driftgate.cli._client import actor, console, print_json
+    from driftgate.cli._client import actor, print_json
     from driftgate.proto.v1 import rollout_pb2 as pb
 
     with _stub(args) as stub:
@@ -164,7 +160,7 @@ def _policy(args: argparse.Namespace) -> int:
     if args.json:
         print_json(current)
         return 0
-    console().print(
+    print(
         f"{current.model} retrains on {', '.join(current.triggers) or 'manual'}"
         + (f" (every {current.interval_s:g} s)" if "schedule" in current.triggers else "")
         + f" with data source {current.data_source} {dict(current.data_options)} and trainer {current.trainer} "

@@ -10,6 +10,8 @@ import math
 import time
 from typing import Any
 
+from driftgate.text_table import TextTable
+
 __all__ = ["register"]
 
 
@@ -22,8 +24,6 @@ def _pct(x: float) -> str:
 
 
 def _table(report: Any) -> Any:
-    from rich.table import Table
-
     by_gateway = any(v.gateway_id for v in report.versions)
     title = (
         f"{report.model} ({report.mode}): {report.requests} requests in the last "
@@ -31,11 +31,11 @@ def _table(report: Any) -> Any:
         + (f" (of {report.window_seconds:g} s asked: the registry has no older history)"
            if report.covered_seconds < 0.9 * report.window_seconds else "")
     )
-    table = Table(title=title)
+    table = TextTable(title=title)
     columns = ["version", *(["gateway"] if by_gateway else []), "role", "requests", "req/s", "errors",
                "p50 ms", "p90 ms", "p99 ms", "share", "configured", "shadow"]
     for col in columns:
-        table.add_column(col, justify="left" if col in ("version", "gateway", "role", "errors", "shadow") else "right")
+        table.add_column(col, right=col not in ("version", "gateway", "role", "errors", "shadow"))
     for v in report.versions:
         errors = ", ".join(f"{code} {n}" for code, n in sorted(v.errors.items())) or "-"
         shadow = "-"
@@ -54,14 +54,13 @@ def _table(report: Any) -> Any:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from driftgate.cli._client import connect, console, message_to_dict, print_json
+    from driftgate.cli._client import connect, message_to_dict, print_json
     from driftgate.proto.v1 import control_pb2 as pb
 
     request = pb.GetStatsRequest(
         model=args.name, window_seconds=args.window, by_gateway=args.by_gateway,
         series_step_seconds=args.series or 0.0,
     )
-    out = console()
     shown = 0
     with connect(args) as stub:
         while True:
@@ -73,8 +72,8 @@ def _stats(args: argparse.Namespace) -> int:
                 print_json(report)
             else:
                 if args.watch:
-                    out.print(time.strftime("%H:%M:%S"))
-                out.print(_table(report))
+                    print(time.strftime("%H:%M:%S"), flush=True)
+                print(_table(report), flush=True)
             if not args.watch or (args.count and shown >= args.count):
                 return 0
             time.sleep(args.interval)

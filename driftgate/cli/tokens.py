@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+from driftgate.text_table import TextTable
+
 __all__ = ["register"]
 
 ROLES = ("viewer", "operator", "admin", "gateway")
@@ -32,9 +34,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from driftgate.cli._client import connect, console, print_json
+    from driftgate.cli._client import connect, print_json
     from driftgate.proto.v1 import control_pb2 as pb
 
     with connect(args) as stub:
@@ -42,12 +42,12 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(reply)
         return 0
-    table = Table(title="API tokens")
+    table = TextTable(title="API tokens")
     for col in ("name", "role", "created", "created by"):
         table.add_column(col)
     for t in reply.tokens:
         table.add_row(t.name, t.role, t.created_at[:19].replace("T", " "), t.created_by or "-")
-    console().print(table)
+    print(table)
     return 0
 
 

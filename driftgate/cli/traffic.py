@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from driftgate.cli.argtypes import INT64_MAX, integer, number
+from driftgate.text_table import TextTable
 
 __all__ = ["register"]
 
@@ -30,15 +31,13 @@ def _weights(items: list[str]) -> list[tuple[int, int]]:
 
 
 def _print_traffic(info: Any, as_json: bool) -> None:
-    from rich.table import Table
-
-    from driftgate.cli._client import console, print_json
+    from driftgate.cli._client import print_json
 
     if as_json:
         print_json(info)
         return
     total = sum(w.weight for w in info.weights) or 1
-    table = Table(title=f"{info.model}: mode {info.mode}")
+    table = TextTable(title=f"{info.model}: mode {info.mode}")
     for col in ("version", "weight", "share", "shadow rate"):
         table.add_column(col)
     shadows = {s.version: s.rate for s in info.shadows}
@@ -49,10 +48,9 @@ def _print_traffic(info: Any, as_json: bool) -> None:
         )
     for version, rate in sorted(shadows.items()):
         table.add_row(str(version), "-", "-", f"{rate:g}")
-    out = console()
-    out.print(table)
+    print(table)
     if info.applied:
-        applied = Table(title="applied by gateways")
+        applied = TextTable(title="applied by gateways")
         for col in ("gateway", "generation", "routes", "shadows"):
             applied.add_column(col)
         for g in info.applied:
@@ -62,9 +60,9 @@ def _print_traffic(info: Any, as_json: bool) -> None:
                 " ".join(f"v{w.version}={w.weight}" for w in g.weights) or "-",
                 " ".join(f"v{s.version}@{s.rate:g}" for s in g.shadows) or "-",
             )
-        out.print(applied)
+        print(applied)
     else:
-        out.print("no live gateway")
+        print("no live gateway")
 
 
 def _set(args: argparse.Namespace) -> int:
