@@ -5,10 +5,11 @@
 #   docker run --rm -p 8001:8001 driftgate:0.1.0 serve        # one box: registry + gateway + demo model
 #
 # Two stages: "build" makes a virtual environment with `pip install .` (the runtime dependencies
-# only: no dev extra, no compilers left behind); "runtime" copies that environment onto a clean
-# slim base and runs as an unprivileged user. Nothing here was built on the project's machines
-# (they reach no container registry for the base image): tests/deploy/test_dockerfile.py checks
-# this file's structure, docs/deploy.md says what was and was not tried.
+# only: no dev or bench extra, no compilers left behind) and imports what the image runs; "runtime"
+# copies that environment onto a clean slim base and runs as an unprivileged user. Nothing here was
+# built on the project's machines (they reach no container registry for the base image):
+# tests/deploy/test_dockerfile.py checks this file's structure, docs/deploy.md says what was and
+# was not tried.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -21,7 +22,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY driftgate ./driftgate
 RUN /opt/driftgate/bin/pip install --no-cache-dir . \
-    && /opt/driftgate/bin/python -c "import driftgate.gateway.server, driftgate.registry.server"
+    && /opt/driftgate/bin/python -c "import driftgate.gateway.server, driftgate.registry.server, driftgate.dashboard.app, driftgate.cli.main"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG UID=10001
