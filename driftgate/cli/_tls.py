@@ -19,12 +19,13 @@ if TYPE_CHECKING:
 __all__ = ["add_client_options", "add_server_options", "tls_settings"]
 
 
-def add_client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ca", type=Path, default=None, metavar="FILE",
+def add_client_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: object = None) -> None:
+    """``--ca``, ``--cert``, ``--key``; ``default`` argparse.SUPPRESS for a subcommand's copy of them."""
+    parser.add_argument("--ca", type=Path, default=default, metavar="FILE",
                         help="CA certificate(s) to verify the servers dialled; turns TLS on (env DRIFTGATE_TLS__CA)")
-    parser.add_argument("--cert", type=Path, default=None, metavar="FILE",
+    parser.add_argument("--cert", type=Path, default=default, metavar="FILE",
                         help="this client's certificate, for servers that ask for one (mTLS; DRIFTGATE_TLS__CERT)")
-    parser.add_argument("--key", type=Path, default=None, metavar="FILE",
+    parser.add_argument("--key", type=Path, default=default, metavar="FILE",
                         help="the private key of --cert (DRIFTGATE_TLS__KEY)")
 
 
