@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from driftgate.cli.argtypes import INT32_MAX, INT64_MAX, UINT32_MAX, integer
 from driftgate.text_table import TextTable
 
-__all__ = ["register"]
+__all__ = ["model_summary", "register"]
 
 REGISTER_TIMEOUT_S = 600.0  # validation and profiling of a large model take a while
 CALL_TIMEOUT_S = 30.0
@@ -85,6 +86,40 @@ def _split(traffic: Any) -> str:
     return text
 
 
+def model_summary(model: Any) -> dict[str, Any]:
+    """What ``models list`` shows of a ModelInfo: each version's state, where it is loaded and its
+    metrics, the traffic and the lagging gateways; not the signature, the reference profile or
+    the settings (``models show --json`` has everything)."""
+    return {
+        "name": model.name,
+        "versions": [
+            {
+                "version": v.version,
+                "state": v.state,
+                "created_at": v.created_at,
+                "artifact_sha256": v.artifact_sha256,
+                "metrics": dict(sorted(v.metrics.items())),
+                "gateways": {g.gateway_id: g.state for g in v.gateways},
+            }
+            for v in model.versions
+        ],
+        "traffic": {
+            "mode": model.traffic.mode,
+            "weights": [{"version": w.version, "weight": w.weight} for w in model.traffic.weights],
+            "shadows": [{"version": s.version, "rate": s.rate} for s in model.traffic.shadows],
+        },
+        "lagging": [lag.gateway_id for lag in model.lagging],
+    }
+
+
+def _versions_text(model: Any) -> str:
+    """"v2,v3 active; 4 retired, 1 rolled_back": the active versions by number, the others counted."""
+    active = ",".join(f"v{v.version}" for v in _active(model))
+    others = Counter(v.state for v in model.versions if v.state != "active")
+    counted = ", ".join(f"{n} {state}" for state, n in sorted(others.items()))
+    return "; ".join(part for part in (f"{active} active" if active else "none active", counted) if part)
+
+
 def _list(args: argparse.Namespace) -> int:
     from driftgate.cli._client import connect, print_json
     from driftgate.proto.v1 import control_pb2 as pb
@@ -92,19 +127,17 @@ def _list(args: argparse.Namespace) -> int:
     with connect(args) as stub:
         reply = stub.ListModels(pb.ListModelsRequest(), timeout=CALL_TIMEOUT_S)
     if args.json:
-        print_json(reply)
+        print_json({"models": [model_summary(m) for m in reply.models]})
         return 0
-    table = TextTable(title="models")
-    for col in ("model", "versions", "active", "newest", "traffic"):
-        table.add_column(col)
+    table = TextTable("models", ["model", "versions", "traffic", "loaded on", "lagging"])
     for m in reply.models:
-        active = _active(m)
+        newest = _active(m)[-1] if _active(m) else None
         table.add_row(
             m.name,
-            str(len(m.versions)),
-            ",".join(str(v.version) for v in active) or "-",
-            str(active[-1].version) if active else "-",
+            _versions_text(m),
             _split(m.traffic),
+            f"v{newest.version}: {_gateways(newest)}" if newest is not None else "-",
+            " ".join(lag.gateway_id for lag in m.lagging) or "-",
         )
     print(table)
     return 0
@@ -278,8 +311,12 @@ def register(sub: Any) -> None:
     r.add_argument("--json", action="store_true", help="print the VersionInfo as JSON")
     r.set_defaults(func=command(_register))
 
-    ls = msub.add_parser("list", help="every model, its versions and traffic")
-    ls.add_argument("--json", action="store_true")
+    ls = msub.add_parser("list", help="every model: its versions' states, traffic and gateways (a summary)",
+                         description="A summary of every model: versions and their states, where the newest "
+                         "active version is loaded, the traffic and lagging gateways. `models show NAME --json` "
+                         "has everything of one model (signature, reference profile, settings).")
+    ls.add_argument("--json", action="store_true", help="the summary as JSON: {\"models\": [{name, versions, "
+                    "traffic, lagging}]}")
     ls.set_defaults(func=command(_list))
 
     sh = msub.add_parser("show", help="a model's versions and what each gateway has loaded")
