@@ -6,6 +6,7 @@ Runs in its own process: tritonclient's protobuf modules and driftgate's declare
     python tests/clients/triton_check.py HOST:PORT
     python tests/clients/triton_check.py HOST:PORT --ssl --root-certificates CA [--private-key K --certificate-chain C]
     python tests/clients/triton_check.py HOST:PORT ... --probe     # one call: {"ok": ..., "status": ...}
+    python tests/clients/triton_check.py HOST:PORT --infer-probe   # one infer: {"ok": ..., "status", "message"}
 """
 
 from __future__ import annotations
@@ -24,6 +25,17 @@ def probe(client: Any) -> None:
     """One call, and whether it worked (a TLS handshake refused: UNAVAILABLE)."""
     try:
         print(json.dumps({"ok": bool(client.is_server_live()), "status": "OK"}))
+    except InferenceServerException as exc:
+        print(json.dumps({"ok": False, "status": exc.status(), "message": exc.message()}))
+
+
+def infer_probe(client: Any) -> None:
+    """One inference of one row, and the status it got (what a client sees of an overloaded balancer)."""
+    inp = grpcclient.InferInput("transaction", [1, 30], "FP32")
+    inp.set_data_from_numpy(np.zeros((1, 30), dtype=np.float32))
+    try:
+        client.infer("fraud", [inp])
+        print(json.dumps({"ok": True, "status": "OK"}))
     except InferenceServerException as exc:
         print(json.dumps({"ok": False, "status": exc.status(), "message": exc.message()}))
 
@@ -85,10 +97,13 @@ if __name__ == "__main__":
     parser.add_argument("--private-key", default=None)
     parser.add_argument("--certificate-chain", default=None)
     parser.add_argument("--probe", action="store_true")
+    parser.add_argument("--infer-probe", action="store_true")
     args = parser.parse_args()
     ssl = {"ssl": True, "root_certificates": args.root_certificates, "private_key": args.private_key,
            "certificate_chain": args.certificate_chain} if args.ssl else {}
     if args.probe:
         probe(grpcclient.InferenceServerClient(url=args.url, **ssl))
+    elif args.infer_probe:
+        infer_probe(grpcclient.InferenceServerClient(url=args.url, **ssl))
     else:
         main(args.url, **ssl)
