@@ -78,6 +78,9 @@ class BenchConfig:
     """Open loop: requests outstanding at most (per run); beyond it sends wait, and the wait counts."""
     timeout_s: float = 10.0
     """Deadline of each request."""
+    backoff_s: float = 0.0
+    """Closed loop: after a RESOURCE_EXHAUSTED answer a client waits a random 0.5-1.5 times this before
+    its next request (a client that backs off when told the server is at its limit); 0: at once."""
     pool_size: int = 512
     """Pre-built requests per run (rows cycle through them)."""
     seed: int = 0
@@ -110,6 +113,8 @@ class BenchConfig:
             raise BenchConfigError(f"--processes {self.processes} exceeds --concurrency {self.concurrency}")
         if self.max_in_flight < 1 or not self.timeout_s > 0:
             raise BenchConfigError("--max-in-flight and --timeout must be positive")
+        if self.backoff_s < 0:
+            raise BenchConfigError("--backoff must not be negative")
         return self
 
     def tls(self) -> TlsSettings:
@@ -141,6 +146,7 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> BenchConfig:
         "channels": args.channels,
         "max_in_flight": args.max_in_flight,
         "timeout_s": args.timeout,
+        "backoff_s": getattr(args, "backoff", 0.0),
         "seed": args.seed,
     }
     values.update(overrides)

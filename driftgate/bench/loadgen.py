@@ -61,6 +61,7 @@ class Shard:
     warmup_s: float
     duration_s: float
     routing_key_cardinality: int = 0
+    backoff_s: float = 0.0  # closed loop: mean wait after RESOURCE_EXHAUSTED
     seed: int = 0
     ca: str = ""  # TLS when set (driftgate/tls.py); files, so that a shard stays picklable
     cert: str = ""
@@ -106,6 +107,7 @@ def shard_plan(
     ca: str = "",
     cert: str = "",
     key: str = "",
+    backoff_s: float = 0.0,
 ) -> list[Shard]:
     n = max(1, processes)
     shards = []
@@ -129,6 +131,7 @@ def shard_plan(
                 warmup_s=warmup_s,
                 duration_s=duration_s,
                 routing_key_cardinality=routing_key_cardinality,
+                backoff_s=backoff_s,
                 seed=seed * 1000 + i,
                 ca=ca,
                 cert=cert,
@@ -232,6 +235,9 @@ async def _closed_loop(shard: Shard, calls: list[Any], rec: _Recorder, start_ns:
     counters = rec.counters
     clock = time.perf_counter_ns
     version_of = _version_of
+    backoff = shard.backoff_s
+    exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED
+    jitter = random.Random(shard.seed).uniform
 
     async def worker(w: int) -> None:
         call = calls[w % len(calls)]
@@ -246,6 +252,8 @@ async def _closed_loop(shard: Shard, calls: list[Any], rec: _Recorder, start_ns:
             except grpc.aio.AioRpcError as exc:
                 counters[IN_FLIGHT] -= 1
                 rec.error(t0, clock(), exc)
+                if backoff and exc.code() == exhausted:
+                    await asyncio.sleep(backoff * jitter(0.5, 1.5))
             else:
                 t1 = clock()
                 counters[IN_FLIGHT] -= 1

@@ -203,6 +203,7 @@ async def run_async(
         channels=config.channels,
         max_in_flight=config.max_in_flight,
         timeout_s=config.timeout_s,
+        backoff_s=config.backoff_s,
         warmup_s=config.warmup_s,
         duration_s=config.duration_s,
         routing_key_cardinality=config.routing_key_cardinality,

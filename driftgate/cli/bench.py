@@ -87,6 +87,9 @@ def _add_load_options(p: argparse.ArgumentParser, *, loop_options: bool = True) 
     p.add_argument("--max-in-flight", type=integer(1, INT32_MAX), default=1024,
                    help="open loop: cap on outstanding requests")
     p.add_argument("--timeout", type=_duration, default=10.0, help="deadline of each request")
+    p.add_argument("--backoff", type=_duration, default=0.0,
+                   help="closed loop: after a RESOURCE_EXHAUSTED answer, wait 0.5-1.5 times this before the "
+                        "next request, as a client told to back off does (default 0: resend at once)")
     p.add_argument("--seed", type=integer(0, INT64_MAX), default=0)
     p.add_argument("--quiet", action="store_true", help="no live progress line")
 
