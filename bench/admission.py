@@ -9,6 +9,16 @@ concurrency 256 (goodput: successes a second; p50/p99 of the admitted requests; 
 then concurrency 1 (the uncontended p99). Scenarios: the demo model unbatched (scored inline), then
 with adaptive batching on (--max-batch 32, --max-delay-us 2000), where admitted requests wait
 across an await. Writes bench/results/admission-<stamp>.json.
+
+    flock /tmp/driftgate-cpu.lock python bench/admission.py HOME --balancer [--lb-limit 8] [--rounds 2]
+
+Admission at the balancer: ``driftgate serve`` (default --max-inflight) and two HAProxy processes from
+deploy/haproxy/haproxy.cfg (h2c) in front of it, one with the per-gateway limit (DRIFTGATE_GATEWAY_MAXCONN,
+--lb-limit) and one without (a limit no load reaches). Each round loads, in turn, the gateway directly,
+HAProxy without the limit and HAProxy with it: concurrency 256 with clients that resend at once after a
+refusal, concurrency 256 with clients that back off (--backoff-ms, 0.5-1.5x), then concurrency 1 (the
+uncontended p99 on the same path). The demo model, scored inline. Also records the CPU seconds HAProxy
+used in each run. Writes bench/results/admission-balancer-<stamp>.json.
 """
 
 from __future__ import annotations
@@ -17,11 +27,14 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -46,10 +59,11 @@ def start(
     return p, address
 
 
-def bench(target: str, concurrency: int, seconds: int) -> dict[str, object]:
+def bench(target: str, concurrency: int, seconds: int, backoff_ms: int = 0) -> dict[str, object]:
     out = subprocess.run(
         [PY, "-m", "driftgate", "bench", "--target", target, "--model", "fraud", "--concurrency", str(concurrency),
-         "--duration", f"{seconds}s", "--warmup", "2s", "--processes", "1", "--timeout", "30", "--json", "--quiet"],
+         "--duration", f"{seconds}s", "--warmup", "2s", "--processes", "1", "--timeout", "30",
+         "--backoff", f"{backoff_ms}ms", "--json", "--quiet"],
         capture_output=True, text=True, cwd=ROOT, check=True,
     )
     r = json.loads(out.stdout)
@@ -58,13 +72,82 @@ def bench(target: str, concurrency: int, seconds: int) -> dict[str, object]:
             "client_cpu_us": r["client_cpu_us_per_request"]}
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _haproxy(gateway: str, limit: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/local/sbin:/usr/sbin:/sbin")
+    if haproxy is None:
+        raise SystemExit("HAProxy is not installed (Debian package haproxy)")
+    address = f"127.0.0.1:{_free_port()}"
+    env = {k: v for k, v in os.environ.items() if k not in ("DRIFTGATE_LB_PEM", "DRIFTGATE_LB_CA",
+                                                            "DRIFTGATE_GATEWAY_2")}
+    env.update(DRIFTGATE_LB_BIND=address, DRIFTGATE_GATEWAY_1=gateway, DRIFTGATE_GATEWAY_MAXCONN=str(limit))
+    with log.open("wb") as out:
+        p = subprocess.Popen([haproxy, "-db", "-f", str(ROOT / "deploy" / "haproxy" / "haproxy.cfg")], env=env,
+                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return p, address
+
+
+def balancer_main(args: argparse.Namespace) -> None:
+    home = args.home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen[Any]] = []
+    serve, gw = start([PY, "-m", "driftgate", "--home", str(home), "serve", "--port", "0", "--metrics-port", "-1",
+                       "--registry-port", "0", "--host", "127.0.0.1"], home / "serve.log",
+                      r"gateway listening on (\S+)")
+    procs.append(serve)
+    on, on_address = _haproxy(gw, args.lb_limit, home / "haproxy-on.log")
+    off, off_address = _haproxy(gw, 1_000_000, home / "haproxy-off.log")  # a limit no load here reaches
+    procs += [on, off]
+    paths: dict[str, tuple[str, subprocess.Popen[bytes] | None]] = {
+        "direct": (gw, None), "haproxy, no limit": (off_address, off),
+        f"haproxy, limit {args.lb_limit}": (on_address, on)}
+    time.sleep(5)  # the gateway READY, HAProxy listening
+    runs = []
+    try:
+        for rnd in range(args.rounds):
+            for path, (target, lb) in paths.items():
+                for conc, backoff in ((256, 0), (256, args.backoff_ms), (1, 0)):
+                    cpu0 = _cpu_s(lb.pid) if lb else 0.0
+                    r = bench(target, conc, args.seconds if conc > 1 else max(4, args.seconds // 2), backoff)
+                    r.update(round=rnd, path=path, concurrency=conc, backoff_ms=backoff,
+                             haproxy_cpu_s=round(_cpu_s(lb.pid) - cpu0, 2) if lb else None)
+                    runs.append(r)
+                    print(json.dumps(r), flush=True)
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(60)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = ROOT / "bench" / "results" / f"admission-balancer-{stamp}.json"
+    out.write_text(json.dumps({"command": " ".join(sys.argv), "lb_limit": args.lb_limit, "seconds": args.seconds,
+                               "backoff_ms": args.backoff_ms, "results": runs}, indent=1))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("home", type=Path)
     ap.add_argument("--limits", default="0,8,64")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--balancer", action="store_true", help="admission at HAProxy on against off (see above)")
+    ap.add_argument("--lb-limit", type=int, default=8, help="--balancer: DRIFTGATE_GATEWAY_MAXCONN")
+    ap.add_argument("--backoff-ms", type=int, default=100, help="--balancer: the backing-off clients' wait")
     args = ap.parse_args()
+    if args.balancer:
+        balancer_main(args)
+        return
     limits = [int(x) for x in args.limits.split(",")]
     home = args.home.resolve()
     home.mkdir(parents=True, exist_ok=True)

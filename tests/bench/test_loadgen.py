@@ -145,6 +145,8 @@ def test_bad_settings_are_explained() -> None:
         parse_duration("10 seconds")
     with pytest.raises(BenchConfigError, match="HOST:PORT"):
         BenchConfig(target="localhost").validate()
+    with pytest.raises(BenchConfigError, match="--backoff must not be negative"):
+        BenchConfig(backoff_s=-0.1).validate()
     meta = pb.ModelMetadataResponse(
         inputs=[
             pb.ModelMetadataResponse.TensorMetadata(name="a", datatype="FP32", shape=[-1, 30]),
