@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from driftgate.gateway.requestlog import RequestLog
 from driftgate.gateway.routing import RouteTable
 from driftgate.gateway.versions import LoadedVersion
 from driftgate.signature import Signature
+
+if TYPE_CHECKING:  # the edge's; the core never calls it
+    from driftgate.gateway.codec import ModelCodec
 
 __all__ = ["DataPlane", "ServedModel", "ShadowItem"]
 
@@ -41,6 +45,9 @@ class ServedModel:
     routes: RouteTable | None  # None until a version is READY
     states: Mapping[int, str] = field(default_factory=dict)  # every version in the config: LOADING/READY/FAILED
     reject_nonfinite: bool = False  # the model's input policy: refuse NaN/inf in float inputs
+    # how the edge reads its requests and writes its responses (driftgate.gateway.codec): built
+    # with this record, dropped with it
+    codec: ModelCodec = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +123,25 @@ class DataPlane:
 
     # -- scoring -------------------------------------------------------------------------------
 
+    def score_inline(self, lv: LoadedVersion, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run the session on the event loop's thread: for small batches of a version that does not
+        batch (a thread hop costs more than the run). No await, so no drain can see it in flight:
+        enter/leave are not needed."""
+        try:
+            return lv.run(feeds)
+        except Exception as exc:
+            raise ScoringError(f"{lv.model} version {lv.version} failed to score: {exc}") from exc
+
+    def inline(self, lv: LoadedVersion, rows: int) -> bool:
+        """Whether a request scores with score_inline (else with score)."""
+        return lv.batcher is None and rows <= self._inline_max_rows
+
     async def score(self, lv: LoadedVersion, feeds: dict[str, np.ndarray], rows: int) -> list[np.ndarray]:
         """Run the session: through the version's adaptive batcher when the model's batching is
-        on; else inline for small batches (a thread hop costs more than the run), in the default
-        executor for large ones (onnxruntime releases the GIL)."""
+        on; else inline for small batches, in the default executor for large ones (onnxruntime
+        releases the GIL)."""
+        if self.inline(lv, rows):
+            return self.score_inline(lv, feeds)
         lv.enter()
         try:
             batcher = lv.batcher
@@ -127,8 +149,6 @@ class DataPlane:
                 outputs = await batcher.submit(feeds, rows)
                 lv.counters.batched_requests += 1  # with the success infer counts next, no await between
                 return outputs
-            if rows <= self._inline_max_rows:
-                return lv.run(feeds)
             return await asyncio.get_running_loop().run_in_executor(None, lv.run, feeds)
         except Exception as exc:
             raise ScoringError(f"{lv.model} version {lv.version} failed to score: {exc}") from exc
@@ -136,16 +156,32 @@ class DataPlane:
             lv.leave()
 
     def observe(
-        self, lv: LoadedVersion, feeds: dict[str, np.ndarray], outputs: list[np.ndarray], now: float | None = None
+        self, lv: LoadedVersion, feeds: dict[str, np.ndarray], outputs: list[np.ndarray], now: float
     ) -> np.ndarray | None:
-        """Add the rows and scores to the version's drift sketch; returns the scores."""
+        """The version's scores of these outputs (None: it has no score), added with the rows to its
+        drift sketch when drift is on. Inline: for small batches (under 1 us a row)."""
         score = lv.score
         if score is None:
             return None
         scores = score.scores(outputs)
         sketch = lv.sketch
         if sketch is not None and self._drift:
-            sketch.observe(feeds[lv.drift_input], scores, time.time() if now is None else now)  # type: ignore[index]
+            sketch.observe(feeds[lv.drift_input], scores, now)  # type: ignore[index]
+        return scores
+
+    async def observe_apart(
+        self, lv: LoadedVersion, feeds: dict[str, np.ndarray], outputs: list[np.ndarray], now: float
+    ) -> np.ndarray | None:
+        """observe for a large batch: the rows are binned on a thread (~150 ns a row) and added to
+        the sketch here in one step."""
+        sketch = lv.sketch
+        if sketch is None or not self._drift:
+            return self.observe(lv, feeds, outputs, now)  # scores alone
+        scores = lv.score.scores(outputs)  # type: ignore[union-attr]  # a sketch implies a score
+        state = await asyncio.get_running_loop().run_in_executor(
+            None, sketch.observe_apart, feeds[lv.drift_input], scores, now  # type: ignore[index]
+        )
+        sketch.merge_apart(state)
         return scores
 
     async def infer(
@@ -157,37 +193,21 @@ class DataPlane:
         rows: int,
         request_id: str = "",
     ) -> tuple[LoadedVersion, list[np.ndarray]]:
+        """Route, score, observe, log and count one request."""
         started = time.perf_counter_ns()
         lv = self.select(model, version, key)
-        if lv.batcher is None and rows <= self._inline_max_rows:
-            # Inline, as score() would run it; no await between start and end, so no drain can
-            # see it in flight and enter/leave are not needed.
-            try:
-                outputs = lv.run(feeds)
-            except Exception as exc:
-                lv.counters.failure(time.perf_counter_ns() - started)
-                raise ScoringError(f"{lv.model} version {lv.version} failed to score: {exc}") from exc
-        else:
-            try:
-                outputs = await self.score(lv, feeds, rows)
-            except ScoringError:
-                lv.counters.failure(time.perf_counter_ns() - started)
-                raise
+        try:
+            # inline without an await: a coroutine a request is worth avoiding (bench/request_edge.md)
+            outputs = self.score_inline(lv, feeds) if self.inline(lv, rows) else await self.score(lv, feeds, rows)
+        except ScoringError:
+            lv.counters.failure(time.perf_counter_ns() - started)
+            raise
         computed = time.perf_counter_ns()
         now = time.time()
-        scores = None
-        score = lv.score
-        if score is not None:  # observe(), inline
-            scores = score.scores(outputs)
-            sketch = lv.sketch
-            if sketch is not None and self._drift:
-                if rows <= self._inline_max_rows:
-                    sketch.observe(feeds[lv.drift_input], scores, now)  # type: ignore[index]
-                else:  # a large batch: binned on a thread (~150 ns a row), added here in one step
-                    state = await asyncio.get_running_loop().run_in_executor(
-                        None, sketch.observe_apart, feeds[lv.drift_input], scores, now  # type: ignore[index]
-                    )
-                    sketch.merge_apart(state)
+        if rows <= self._inline_max_rows:
+            scores = self.observe(lv, feeds, outputs, now)
+        else:
+            scores = await self.observe_apart(lv, feeds, outputs, now)
         if self.requestlog is not None:
             self.requestlog.record(lv, request_id, scores, now)
         routes = model.routes
@@ -235,7 +255,7 @@ class DataPlane:
                 continue
             finally:
                 target.leave()
-            shadow_scores = self.observe(target, item.feeds, outputs)
+            shadow_scores = self.observe(target, item.feeds, outputs, time.time())
             counters = target.counters
             counters.shadow_requests += item.rows  # rows compared: the agreement rate's denominator
             if shadow_scores is not None and item.primary_scores is not None:

@@ -18,20 +18,31 @@ tensor alone. tests/gateway/test_reader.py holds the paths to the same answers.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from google.protobuf.message import DecodeError
 
 from driftgate.errors import InvalidRequest
+from driftgate.gateway.codec import Outputs
 from driftgate.gateway.dataplane import DataPlane, ServedModel
-from driftgate.gateway.tensors import decode_inputs, requested_outputs, routing_key, single_raw_input
+from driftgate.gateway.tensors import routing_key
 from driftgate.proto.inference import grpc_service_pb2 as pb
-from driftgate.signature import TensorSpec
 
 __all__ = ["Read", "RequestReader", "read_message", "request_id", "request_model", "scan"]
 
-# model, feeds, rows, requested output specs, pinned version ("" for none), routing key from the
-# request's parameters (None for none), request id ("" for none)
-Read = tuple[ServedModel, dict[str, np.ndarray], int, tuple[TensorSpec, ...], str, str | None, str]
+
+class Read(NamedTuple):
+    """What one ModelInferRequest asks for, built on every request (a NamedTuple: the cheapest
+    named record to build here, bench/request_edge.md)."""
+
+    model: ServedModel
+    feeds: dict[str, np.ndarray]
+    rows: int
+    outputs: Outputs  # the outputs requested, with their response writers (driftgate.gateway.codec)
+    version: str  # the pinned version, "" for none
+    key: str | None  # the routing key from the request's parameters, None for none
+    request_id: str  # "" for none
 
 # ModelInferRequest's fields 1..7, every one length-delimited: tag = field << 3 | 2
 _ID, _PARAMS, _RAW = 0x1A, 0x22, 0x3A
@@ -42,9 +53,9 @@ _PLANS_MAX = 1024
 def read_message(request: pb.ModelInferRequest, plane: DataPlane) -> Read:
     """Every check, in order: the model, its inputs, the outputs named, the routing key."""
     model = plane.model(request.model_name)
-    feeds, rows = decode_inputs(request, model.signature, model.max_batch_size)
-    specs = requested_outputs(request, model.signature)
-    return model, feeds, rows, specs, request.model_version, routing_key(request), request.id
+    codec = model.codec
+    feeds, rows = codec.decode(request, model.max_batch_size)
+    return Read(model, feeds, rows, codec.outputs(request), request.model_version, routing_key(request), request.id)
 
 
 def scan(data: bytes) -> tuple[bytes, int, int, list[tuple[int, int]], int, int] | None:
@@ -141,21 +152,20 @@ def request_id(data: bytes) -> str:
 class _Plan:
     """What a checked key means: read against ``model`` (the served state it was checked with)."""
 
-    __slots__ = ("dtype", "input", "itemsize", "model", "name", "nbytes", "rows", "shape", "specs", "version")
+    __slots__ = ("dtype", "input", "itemsize", "model", "name", "nbytes", "outputs", "rows", "shape", "version")
 
-    def __init__(self, model: ServedModel, read: Read, request: pb.ModelInferRequest) -> None:
-        _, feeds, rows, specs, version, _, _ = read
-        (name, array), = feeds.items()
-        self.model = model
-        self.name = model.name
+    def __init__(self, read: Read, request: pb.ModelInferRequest) -> None:
+        (name, array), = read.feeds.items()
+        self.model = read.model
+        self.name = read.model.name
         self.input = name
         self.shape = array.shape
         self.dtype = array.dtype
         self.itemsize = array.dtype.itemsize
         self.nbytes = len(request.raw_input_contents[0])
-        self.rows = rows
-        self.specs = specs
-        self.version = version
+        self.rows = read.rows
+        self.outputs = read.outputs
+        self.version = read.version
 
 
 class RequestReader:
@@ -179,7 +189,9 @@ class RequestReader:
                     tensor = np.ndarray(seen.shape, seen.dtype, data[start:])
                 else:
                     tensor = np.ndarray(seen.shape, seen.dtype, data, start)
-                return seen.model, {seen.input: tensor}, seen.rows, seen.specs, seen.version, routing, request_id
+                return Read(
+                    seen.model, {seen.input: tensor}, seen.rows, seen.outputs, seen.version, routing, request_id
+                )
         fields = scan(data)
         if fields is not None:
             key, id_start, id_end, params, raw_start, raw_end = fields
@@ -215,7 +227,7 @@ class RequestReader:
             only = pb.ModelInferRequest.FromString(b"".join([data[a:b] for a, b in params]))
             key = routing_key(only)
         request_id = data[id_start:id_end].decode() if id_start >= 0 else ""
-        return plan.model, {plan.input: tensor}, plan.rows, plan.specs, plan.version, key, request_id
+        return Read(plan.model, {plan.input: tensor}, plan.rows, plan.outputs, plan.version, key, request_id)
 
     def _learn(
         self,
@@ -224,18 +236,17 @@ class RequestReader:
         request: pb.ModelInferRequest,
         read: Read,
     ) -> None:
-        model = read[0]
         if (
-            not single_raw_input(model.signature)  # several inputs, BOOL (its bytes are checked), a variable dimension
+            read.model.codec.plan.single is None  # several inputs, BOOL (its bytes are checked), a variable dimension
             or len(request.inputs) != 1
             or len(request.raw_input_contents) != 1
-            or len(read[1]) != 1
+            or len(read.feeds) != 1
         ):
             return
         if len(self._plans) >= self._max or len(self._exact) >= self._max:
             self._plans.clear()  # stale keys (models reloaded) go with the rest; rebuilt on use
             self._exact.clear()
-        plan = self._plans[fields[0]] = _Plan(model, read, request)
+        plan = self._plans[fields[0]] = _Plan(read, request)
         raw_start, raw_end = fields[4], fields[5]
         if raw_end == len(data):  # the tensor last, as every protobuf library writes it
-            self._exact[len(data)] = (data[:raw_start], plan, read[6], read[5])
+            self._exact[len(data)] = (data[:raw_start], plan, read.request_id, read.key)

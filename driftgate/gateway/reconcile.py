@@ -29,6 +29,7 @@ from pathlib import Path
 from driftgate.errors import ArtifactError, DriftgateError, ModelLoadError
 from driftgate.gateway.artifacts import ArtifactCache
 from driftgate.gateway.batcher import BatchConfig, Batcher
+from driftgate.gateway.codec import ModelCodec
 from driftgate.gateway.dataplane import DataPlane, ServedModel
 from driftgate.gateway.episodes import Episodes
 from driftgate.gateway.metrics import GatewayMetrics
@@ -326,6 +327,7 @@ class Reconciler:
             routes=self._routes(dm, ready),
             states=states,
             reject_nonfinite=dm.settings.nonfinite_inputs == "reject",
+            codec=ModelCodec(signature),
         )
 
     async def _reconcile_model(self, name: str) -> None:

@@ -28,9 +28,8 @@ from driftgate.gateway.dataplane import DataPlane, ServedModel
 from driftgate.gateway.memory import HeapTrimmer
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.reader import Read, RequestReader, read_message, request_id, request_model
-from driftgate.gateway.tensors import check_finite, encode_outputs
-from driftgate.gateway.versions import LoadedVersion
-from driftgate.gateway.wire import ResponseWriter, stream_frame
+from driftgate.gateway.tensors import check_finite
+from driftgate.gateway.wire import stream_frame
 from driftgate.grpc_edge import status_for, wrap_servicer
 from driftgate.proto.inference import grpc_service_pb2 as pb
 from driftgate.proto.inference import grpc_service_pb2_grpc
@@ -59,26 +58,6 @@ def _metadata_key(metadata: object) -> str | None:
         if key == ROUTING_KEY_HEADER:
             return value if isinstance(value, str) else value.decode()
     return None
-
-
-_WRITERS_MAX = 64  # requested-output lists with a writer, per version
-_WriterEntry = tuple[tuple[TensorSpec, ...], ResponseWriter, tuple[int, ...] | None]
-
-
-def _writer(lv: LoadedVersion, specs: tuple[TensorSpec, ...]) -> _WriterEntry:
-    """The response writer of a version for the outputs a request asked for, and where each of
-    them is in what the version returns (None: in order). Cached on the version by the id of the
-    specs tuple; the entry holds the tuple, so that id cannot be reused while it is cached."""
-    cache = lv.wire
-    entry = cache.get(id(specs))
-    if entry is None or entry[0] is not specs:
-        names = lv.output_names
-        wanted = tuple(s.name for s in specs)
-        order = None if wanted == names else tuple(names.index(name) for name in wanted)
-        entry = (specs, ResponseWriter(lv.model, lv.version_str, specs), order)
-        if len(cache) < _WRITERS_MAX:
-            cache[id(specs)] = entry
-    return entry  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +222,11 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     async def _infer(self, read: Read, context: grpc.aio.ServicerContext) -> bytes:
         """Score one request; the serialized ModelInferResponse (see driftgate.gateway.wire)."""
-        model, feeds, rows, specs, version, key, request_id = read
+        model = read.model
+        rows = read.rows
+        version = read.version
+        key = read.key
+        request_id = read.request_id
         plane = self._plane
         if rows > self._max_rows or len(request_id) > self._max_id:
             raise self._too_large(model.name, rows, request_id, "")
@@ -260,19 +243,11 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                 model.name,
             )
         if model.reject_nonfinite:
-            check_finite(model.name, feeds)
+            check_finite(model.name, read.feeds)
         if not request_id and plane.requestlog is not None:
             request_id = plane.requestlog.next_id()  # returned, so the client can label it later
-        lv, outputs = await plane.infer(model, version, key, feeds, rows, request_id)
-        _, writer, order = _writer(lv, specs)
-        if order is not None:  # outputs named in another order than the version returns them
-            outputs = [outputs[i] for i in order]
-        data = writer.encode(request_id, outputs)
-        if data is None:  # outputs the writer was not built for (see driftgate.gateway.wire)
-            response = pb.ModelInferResponse(model_name=model.name, model_version=lv.version_str, id=request_id)
-            encode_outputs(response, specs, outputs)
-            data = response.SerializeToString()
-        return data
+        lv, arrays = await plane.infer(model, version, key, read.feeds, rows, request_id)
+        return model.codec.encode(lv, read.outputs, request_id, arrays)
 
     def _too_large(self, model: str, rows: int, request_id: str, key: str) -> TooLarge:
         if rows > self._max_rows:

@@ -38,12 +38,12 @@ from driftgate.proto.inference import grpc_service_pb2
 from driftgate.signature import NUMPY_BY_DATATYPE, Signature, TensorSpec, datatype_of
 
 __all__ = [
+    "SignaturePlan",
     "check_finite",
     "decode_inputs",
     "encode_outputs",
     "requested_outputs",
     "routing_key",
-    "single_raw_input",
 ]
 
 ROUTING_KEY_PARAMETER = "routing_key"
@@ -93,92 +93,85 @@ class _InputPlan:
     exact: bool  # no -1 among them: a tuple comparison checks the shape
 
 
-@dataclass(frozen=True, slots=True)
-class _SignaturePlan:
-    signature: Signature  # held so that id(signature) cannot be reused while cached
-    by_name: dict[str, _InputPlan]
-    expected: str  # "'a', 'b'" for messages
-    outputs_by_name: dict[str, TensorSpec]
-    # The common request, checked in a few comparisons (see decode_inputs): the model takes one
-    # numeric, non-BOOL input whose non-batch dimensions are all fixed. None otherwise.
-    single: _InputPlan | None
-    # The outputs a request names, by the requests' serialized InferRequestedOutput messages:
-    # checked once, then a dict lookup (clients send the same list on every request).
-    requested: dict[tuple[bytes, ...], tuple[TensorSpec, ...]]
+class SignaturePlan:
+    """What decode needs to know about a signature's inputs and outputs, computed once: built by the
+    model's codec (driftgate.gateway.codec) when the model is published, and dropped with it."""
 
+    __slots__ = ("by_name", "expected", "outputs_by_name", "signature", "single")
 
-# id(signature) -> plan. Signatures live as long as a model version, so this stays small; it is
-# a memo of pure data (rebuilt on a miss), not shared state, and is cleared if it ever grows.
-_PLANS: dict[int, _SignaturePlan] = {}
-_PLANS_MAX = 4096
-
-
-def _plan(signature: Signature) -> _SignaturePlan:
-    plan = _PLANS.get(id(signature))
-    if plan is not None and plan.signature is signature:
-        return plan
-    by_name = {}
-    for spec in signature.inputs:
-        dtype = NUMPY_BY_DATATYPE.get(spec.datatype)
-        fixed = list(spec.shape[1:])
-        by_name[spec.name] = _InputPlan(
-            spec=spec,
-            dtype=dtype,
-            itemsize=dtype.itemsize if dtype is not None else 0,
-            rank=len(spec.shape),
-            fixed=fixed,
-            exact=all(d >= 0 for d in fixed),
+    def __init__(self, signature: Signature) -> None:
+        by_name = {}
+        for spec in signature.inputs:
+            dtype = NUMPY_BY_DATATYPE.get(spec.datatype)
+            fixed = list(spec.shape[1:])
+            by_name[spec.name] = _InputPlan(
+                spec=spec,
+                dtype=dtype,
+                itemsize=dtype.itemsize if dtype is not None else 0,
+                rank=len(spec.shape),
+                fixed=fixed,
+                exact=all(d >= 0 for d in fixed),
+            )
+        only = next(iter(by_name.values())) if len(by_name) == 1 else None
+        self.signature = signature
+        self.by_name: dict[str, _InputPlan] = by_name
+        self.expected = ", ".join(repr(s.name) for s in signature.inputs)  # "'a', 'b'" for messages
+        self.outputs_by_name: dict[str, TensorSpec] = {s.name: s for s in signature.outputs}
+        # The common request, checked in a few comparisons (see decode): the model takes one
+        # numeric, non-BOOL input whose non-batch dimensions are all fixed. None otherwise.
+        self.single: _InputPlan | None = (
+            only if only is not None and only.exact and only.rank and only.dtype is not None
+            and only.dtype.kind != "b" else None
         )
-    only = next(iter(by_name.values())) if len(by_name) == 1 else None
-    plan = _SignaturePlan(
-        signature=signature,
-        by_name=by_name,
-        expected=", ".join(repr(s.name) for s in signature.inputs),
-        outputs_by_name={s.name: s for s in signature.outputs},
-        single=only if only is not None and only.exact and only.rank and only.dtype is not None
-        and only.dtype.kind != "b" else None,
-        requested={},
-    )
-    if len(_PLANS) >= _PLANS_MAX:
-        _PLANS.clear()
-    _PLANS[id(signature)] = plan
-    return plan
+
+    def decode(
+        self, request: grpc_service_pb2.ModelInferRequest, max_batch_size: int
+    ) -> tuple[dict[str, np.ndarray], int]:
+        """The request's inputs as arrays keyed by input name, in the model's dtype and shape, and
+        the batch size (the first dimension every input shares).
+
+        Raw inputs are read-only views of the request's bytes.
+        """
+        inputs = request.inputs
+        raw = request.raw_input_contents
+        single = self.single
+        if single is not None and len(raw) == 1 and len(inputs) == 1:
+            # The request nearly every client sends: one raw input, in a handful of comparisons
+            # that accept exactly what the general path below accepts; anything else (an error
+            # included) goes on to the general path, which explains what is wrong.
+            inp = inputs[0]
+            shape = inp.shape[:]
+            if (
+                len(shape) == single.rank
+                and inp.name == single.spec.name
+                and inp.datatype == single.spec.datatype
+                and shape[1:] == single.fixed
+                and 0 < shape[0] <= max_batch_size
+                and len(raw[0]) == math.prod(shape) * single.itemsize
+                and not inp.HasField("contents")
+            ):
+                return {inp.name: np.ndarray(shape, single.dtype, raw[0])}, shape[0]
+        return _decode_general(request, self, max_batch_size)
+
+    def requested(self, request: grpc_service_pb2.ModelInferRequest) -> tuple[TensorSpec, ...]:
+        """The outputs the request asks for, in its order; all of the model's outputs when it names
+        none. A request that names every output in the model's order gets ``signature.outputs``
+        itself, as one that names none does. (Checked every call: the codec remembers.)"""
+        if not request.outputs:
+            return self.signature.outputs
+        return _requested_checked(request.outputs, self)
 
 
 def decode_inputs(
     request: grpc_service_pb2.ModelInferRequest, signature: Signature, max_batch_size: int
 ) -> tuple[dict[str, np.ndarray], int]:
-    """The request's inputs as arrays keyed by input name, in the model's dtype and shape, and the
-    batch size (the first dimension every input shares).
-
-    Raw inputs are read-only views of the request's bytes.
-    """
-    plan = _plan(signature)
-    inputs = request.inputs
-    raw = request.raw_input_contents
-    n_raw = len(raw)
-    single = plan.single
-    if single is not None and n_raw == 1 and len(inputs) == 1:
-        # The request nearly every client sends: one raw input, in a handful of comparisons
-        # that accept exactly what the general path below accepts; anything else (an error
-        # included) goes on to the general path, which explains what is wrong.
-        inp = inputs[0]
-        shape = inp.shape[:]
-        if (
-            len(shape) == single.rank
-            and inp.name == single.spec.name
-            and inp.datatype == single.spec.datatype
-            and shape[1:] == single.fixed
-            and 0 < shape[0] <= max_batch_size
-            and len(raw[0]) == math.prod(shape) * single.itemsize
-            and not inp.HasField("contents")
-        ):
-            return {inp.name: np.ndarray(shape, single.dtype, raw[0])}, shape[0]
-    return _decode_general(request, plan, max_batch_size)
+    """SignaturePlan.decode for a caller without a plan (it builds one each call; the request path
+    uses its model's codec, driftgate.gateway.codec)."""
+    return SignaturePlan(signature).decode(request, max_batch_size)
 
 
 def _decode_general(
-    request: grpc_service_pb2.ModelInferRequest, plan: _SignaturePlan, max_batch_size: int
+    request: grpc_service_pb2.ModelInferRequest, plan: SignaturePlan, max_batch_size: int
 ) -> tuple[dict[str, np.ndarray], int]:
     """decode_inputs for every request: any number of inputs, raw or typed, and every error."""
     inputs = request.inputs
@@ -344,37 +337,15 @@ def check_finite(model: str, feeds: dict[str, np.ndarray]) -> None:
         )
 
 
-def single_raw_input(signature: Signature) -> bool:
-    """Whether decode's shortcut applies to a model: one numeric, non-BOOL input whose non-batch
-    dimensions are all fixed (so a raw tensor needs no check beyond its length)."""
-    return _plan(signature).single is not None
-
-
-_REQUESTED_MAX = 256  # distinct requested-output lists remembered per signature
-
-
 def requested_outputs(request: grpc_service_pb2.ModelInferRequest, signature: Signature) -> tuple[TensorSpec, ...]:
-    """The outputs the request asks for, in its order; all of the model's outputs when it names
-    none. A request that names every output in the model's order gets ``signature.outputs``
-    itself, as one that names none does."""
-    requested = request.outputs
-    if not requested:
-        return signature.outputs
-    plan = _plan(signature)
-    key = tuple([out.SerializeToString() for out in requested])
-    specs = plan.requested.get(key)
-    if specs is None:
-        specs = _requested_checked(requested, signature, plan)
-        if len(plan.requested) < _REQUESTED_MAX:
-            plan.requested[key] = specs
-    return specs
+    """SignaturePlan.requested for a caller without a plan (it builds one each call)."""
+    return SignaturePlan(signature).requested(request)
 
 
 def _requested_checked(
-    requested: Sequence[grpc_service_pb2.ModelInferRequest.InferRequestedOutputTensor],
-    signature: Signature,
-    plan: _SignaturePlan,
+    requested: Sequence[grpc_service_pb2.ModelInferRequest.InferRequestedOutputTensor], plan: SignaturePlan
 ) -> tuple[TensorSpec, ...]:
+    signature = plan.signature
     specs: list[TensorSpec] = []
     for out in requested:
         spec = plan.outputs_by_name.get(out.name)

@@ -83,8 +83,6 @@ class LoadedVersion:
     batcher: Batcher | None = None  # set by the reconciler when the model's batching is on
     _idle: asyncio.Event = field(default_factory=asyncio.Event)  # set when draining ends with none in flight
     _run: Any = None  # the session's run, bound once (see bind_run)
-    # the edge's response writers (driftgate.gateway.servicer), by id of the requested output specs
-    wire: dict[int, Any] = field(default_factory=dict)
     version_str: str = field(init=False, default="")  # as responses carry it
     key: tuple[str, int] = field(init=False, default=("", 0))  # (model, version), one shared tuple
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from driftgate.errors import DriftgateError, InvalidRequest
+from driftgate.gateway.codec import ModelCodec
 from driftgate.gateway.dataplane import DataPlane, ServedModel
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.reader import RequestReader, read_message, request_id, scan
@@ -38,7 +39,8 @@ ITEMSIZE = {"FP32": 4, "INT16": 2, "BOOL": 1, "INT64": 8, "FP64": 8}
 def _plane() -> DataPlane:
     plane = DataPlane(GatewayMetrics(CollectorRegistry()), inline_max_rows=64, shadow_queue=4, drift_enabled=False)
     plane.models = {
-        name: ServedModel(name=name, signature=signature, max_batch_size=8, ready={}, routes=None)
+        name: ServedModel(name=name, signature=signature, max_batch_size=8, ready={}, routes=None,
+                          codec=ModelCodec(signature))
         for name, signature in SIGNATURES.items()
     }
     return plane
@@ -70,11 +72,13 @@ def _same(a: tuple[str, Any], b: tuple[str, Any]) -> None:
     if a[0] != "ok":
         assert a[1] == b[1]
         return
-    (model_a, feeds_a, rows_a, *rest_a), (model_b, feeds_b, rows_b, *rest_b) = a[1], b[1]
-    assert model_a is model_b and rows_a == rows_b and rest_a == rest_b
-    assert feeds_a.keys() == feeds_b.keys()
-    for name in feeds_a:
-        x, y = feeds_a[name], feeds_b[name]
+    x_read, y_read = a[1], b[1]
+    assert x_read.model is y_read.model and x_read.rows == y_read.rows
+    assert x_read.outputs is y_read.outputs  # one Outputs per requested list, from the model's codec
+    assert (x_read.version, x_read.key, x_read.request_id) == (y_read.version, y_read.key, y_read.request_id)
+    assert x_read.feeds.keys() == y_read.feeds.keys()
+    for name in x_read.feeds:
+        x, y = x_read.feeds[name], y_read.feeds[name]
         assert x.dtype == y.dtype and x.shape == y.shape
         assert x.tobytes() == y.tobytes()
 
@@ -161,10 +165,11 @@ def test_the_shortcut_is_taken_for_a_request_seen_before() -> None:
     reader = RequestReader()
     reader.read(_fraud(2, "a"), PLANE)
     assert len(reader._plans) == 1
-    model, feeds, rows, specs, version, key, rid = reader.read(_fraud(2, "b", key="card-7"), PLANE)
-    assert model is PLANE.models["fraud"]
-    assert (rows, version, key, rid) == (2, "", "card-7", "b") and len(reader._plans) == 1
-    assert specs is SIGNATURES["fraud"].outputs  # every output named, in order
+    read = reader.read(_fraud(2, "b", key="card-7"), PLANE)
+    assert read.model is PLANE.models["fraud"]
+    assert (read.rows, read.version, read.key, read.request_id) == (2, "", "card-7", "b") and len(reader._plans) == 1
+    assert read.outputs is read.model.codec.all  # every output named, in order
+    feeds = read.feeds
     np.testing.assert_array_equal(feeds["transaction"], np.arange(8, dtype=np.float32).reshape(2, 4))
     assert not feeds["transaction"].flags.writeable  # a view of the request's bytes, or a copy of them
     reader.read(_fraud(3), PLANE)  # another shape: another key
@@ -178,10 +183,10 @@ def test_a_request_that_differs_only_in_its_tensor_is_read_from_its_length() -> 
     assert len(reader._exact) == 1
     second = bytearray(first)
     second[-4:] = np.float32(9.5).tobytes()  # the last value of the tensor
-    *_, key, rid = read = reader.read(bytes(second), PLANE)
-    assert read[1]["transaction"][1, 3] == 9.5 and rid == "id-1" and key is None
+    read = reader.read(bytes(second), PLANE)
+    assert read.feeds["transaction"][1, 3] == 9.5 and read.request_id == "id-1" and read.key is None
     other = reader.read(_fraud(2, "id-2"), PLANE)  # same length, another id: not the remembered bytes
-    assert other[6] == "id-2"
+    assert other.request_id == "id-2"
 
 
 def test_a_model_whose_served_state_changed_is_read_again() -> None:
@@ -189,9 +194,10 @@ def test_a_model_whose_served_state_changed_is_read_again() -> None:
     reader = RequestReader()
     reader.read(_fraud(1), plane)
     old = plane.models["fraud"]
-    plane.models = {**plane.models, "fraud": ServedModel("fraud", old.signature, 1, {}, None)}
-    assert reader.read(_fraud(1), plane)[0] is plane.models["fraud"]
-    plane.models = {**plane.models, "fraud": ServedModel("fraud", old.signature, 0, {}, None)}  # max batch 0
+    plane.models = {**plane.models, "fraud": ServedModel("fraud", old.signature, 1, {}, None, codec=old.codec)}
+    assert reader.read(_fraud(1), plane).model is plane.models["fraud"]
+    # max batch 0
+    plane.models = {**plane.models, "fraud": ServedModel("fraud", old.signature, 0, {}, None, codec=old.codec)}
     with pytest.raises(InvalidRequest, match="batch"):
         reader.read(_fraud(1), plane)
 

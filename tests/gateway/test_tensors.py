@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftgate.errors import InvalidRequest, InvalidTensor, ScoringError
+from driftgate.gateway.codec import ModelCodec
 from driftgate.gateway.tensors import (
+    SignaturePlan,
     _decode_general,
-    _plan,
     decode_inputs,
     encode_outputs,
     requested_outputs,
@@ -328,23 +329,26 @@ def test_requested_outputs() -> None:
         requested_outputs(unknown, FRAUD)
 
 
-def test_requested_outputs_are_remembered_and_errors_are_not() -> None:
+def test_requested_outputs_are_remembered_by_the_codec_and_errors_are_not() -> None:
+    codec = ModelCodec(FRAUD)
+    assert codec.outputs(pb.ModelInferRequest()) is codec.all and codec.all.specs is FRAUD.outputs
     every = pb.ModelInferRequest()
     every.outputs.add(name="label")
     every.outputs.add(name="probabilities")
-    for _ in range(3):  # the model's order: the signature's own tuple, as when none is named
-        assert requested_outputs(every, FRAUD) is FRAUD.outputs
+    for _ in range(3):  # the model's order: the same as when none is named
+        assert codec.outputs(every) is codec.all
     reverse = pb.ModelInferRequest()
     reverse.outputs.add(name="probabilities")
     reverse.outputs.add(name="label")
-    first = requested_outputs(reverse, FRAUD)
-    assert [s.name for s in first] == ["probabilities", "label"] and requested_outputs(reverse, FRAUD) is first
+    first = codec.outputs(reverse)
+    assert [s.name for s in first.specs] == ["probabilities", "label"] and codec.outputs(reverse) is first
+    assert ModelCodec(FRAUD).outputs(reverse) is not first  # a codec per served model: nothing shared
     twice = pb.ModelInferRequest()
     twice.outputs.add(name="label")
     twice.outputs.add(name="label")
     for _ in range(2):
         with pytest.raises(InvalidRequest, match="more than once"):
-            requested_outputs(twice, FRAUD)
+            codec.outputs(twice)
 
 
 def test_classification_extension_refused() -> None:
@@ -581,17 +585,17 @@ def test_fast_path_agrees_with_the_general_decoder(
     exactly what the general decoder does."""
     request, signature = case
     fast = _outcome(lambda: decode_inputs(request, signature, max_batch_size))
-    general = _outcome(lambda: _decode_general(request, _plan(signature), max_batch_size))
+    general = _outcome(lambda: _decode_general(request, SignaturePlan(signature), max_batch_size))
     assert fast == general
 
 
 def test_fast_path_is_taken_for_the_common_request() -> None:
     x = sample("FP32", (2, 30))
     request = array_request({"transaction": x}, FRAUD)
-    assert _plan(FRAUD).single is not None
+    assert SignaturePlan(FRAUD).single is not None
     arrays, batch = decode_inputs(request, FRAUD, 256)
     assert batch == 2
     assert not arrays["transaction"].flags.writeable  # a view of the request's bytes, not a copy
     np.testing.assert_array_equal(arrays["transaction"], x)
-    assert _plan(TWO).single is None and _plan(one_input("BOOL")).single is None
-    assert _plan(one_input("FP32", (-1, -1))).single is None  # a variable dimension: general path
+    assert SignaturePlan(TWO).single is None and SignaturePlan(one_input("BOOL")).single is None
+    assert SignaturePlan(one_input("FP32", (-1, -1))).single is None  # a variable dimension: general path
