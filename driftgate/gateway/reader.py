@@ -18,7 +18,7 @@ tensor alone. tests/gateway/test_reader.py holds the paths to the same answers.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -32,9 +32,11 @@ from driftgate.proto.inference import grpc_service_pb2 as pb
 __all__ = ["Read", "RequestReader", "read_message", "request_id", "request_model", "scan"]
 
 
-class Read(NamedTuple):
-    """What one ModelInferRequest asks for, built on every request (a NamedTuple: the cheapest
-    named record to build here, bench/request_edge.md)."""
+@dataclass(slots=True)
+class Read:
+    """What one ModelInferRequest asks for. Built on every request, so a slotted dataclass: 220 ns
+    to build and read, against 500 for a NamedTuple and 1,130 for a frozen dataclass
+    (bench/request_edge.md)."""
 
     model: ServedModel
     feeds: dict[str, np.ndarray]
