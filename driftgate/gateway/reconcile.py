@@ -20,30 +20,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from driftgate.errors import ArtifactError, DriftgateError, ModelLoadError
 from driftgate.gateway.artifacts import ArtifactCache
 from driftgate.gateway.batcher import BatchConfig, Batcher
 from driftgate.gateway.codec import ModelCodec
 from driftgate.gateway.dataplane import DataPlane, ServedModel
+from driftgate.gateway.desired import DesiredConfig, DesiredModel, DesiredVersion
 from driftgate.gateway.episodes import Episodes
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.routing import RouteTable
 from driftgate.gateway.stats import VersionCounters
 from driftgate.gateway.versions import LoadedVersion, ScoreSpec, load_version
-from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.settings import DriftSettings, GatewaySettings
-from driftgate.signature import Signature, TensorSpec
+from driftgate.signature import Signature
 
-__all__ = ["Reconciler", "VersionState", "profile_from_proto", "signature_from_proto"]
+__all__ = ["Fetch", "Reconciler", "VersionState"]
 
 log = logging.getLogger("driftgate.gateway.reconcile")
 
+# The artifact's bytes by sha256, from wherever they come (the registry link's fetch_artifact; a
+# test's function); raises to say why not. Called only for an artifact the cache does not hold.
 Fetch = Callable[[str], Awaitable[bytes]]
 
 
@@ -67,28 +66,7 @@ class _Retry:
     reason: str
 
 
-def signature_from_proto(sig: pb.Signature) -> Signature:
-    return Signature(
-        tuple(TensorSpec(t.name, t.datatype, tuple(t.shape)) for t in sig.inputs),
-        tuple(TensorSpec(t.name, t.datatype, tuple(t.shape)) for t in sig.outputs),
-    )
-
-
-def _column(c: pb.ColumnProfile) -> dict[str, object]:
-    return {"name": c.name, "edges": list(c.edges), "proportions": list(c.proportions), "mean": c.mean, "std": c.std}
-
-
-def profile_from_proto(profile: pb.ReferenceProfile):  # -> driftgate.native.ReferenceProfile | None
-    if not profile.features or not profile.score.edges:
-        return None
-    from driftgate.native import ReferenceProfile
-
-    return ReferenceProfile.from_dict(
-        {"features": [_column(c) for c in profile.features], "score": _column(profile.score), "rows": profile.rows}
-    )
-
-
-def _score_spec(lv: LoadedVersion, profile: pb.ReferenceProfile) -> ScoreSpec | None:
+def _score_spec(lv: LoadedVersion, dv: DesiredVersion) -> ScoreSpec | None:
     """Where the score lives: the profile's score output/column, else the first floating output
     (column 1 of a two-column output, the only column of a one-column one)."""
     names = lv.output_names
@@ -98,9 +76,9 @@ def _score_spec(lv: LoadedVersion, profile: pb.ReferenceProfile) -> ScoreSpec | 
         shape = specs[index].shape
         return len(shape) == 1 or (len(shape) == 2 and 0 < shape[1] <= 2)
 
-    if profile.score_output and profile.score_output in names:
-        index = names.index(profile.score_output)
-        return ScoreSpec(index, profile.score_column, narrow(index))
+    if dv.score_output and dv.score_output in names:
+        index = names.index(dv.score_output)
+        return ScoreSpec(index, dv.score_column, narrow(index))
     for index, spec in enumerate(specs):
         if spec.datatype in ("FP32", "FP64", "FP16"):
             if len(spec.shape) == 2 and spec.shape[1] == 2:
@@ -120,6 +98,9 @@ def _drift_input(lv: LoadedVersion, n_features: int) -> str | None:
 
 
 class Reconciler:
+    """Brings the plane's served models to the desired state (see the module docstring): fed
+    records (driftgate.gateway.desired), artifacts from the cache or through ``fetch``."""
+
     def __init__(
         self,
         plane: DataPlane,
@@ -127,22 +108,21 @@ class Reconciler:
         artifacts: ArtifactCache,
         settings: GatewaySettings,
         drift: DriftSettings,
-        state_file: Path,
+        fetch: Fetch,
     ) -> None:
         self._plane = plane
         self._metrics = metrics
         self._artifacts = artifacts
         self._settings = settings
         self._drift = drift
-        self._state_file = state_file
-        self._desired: dict[str, pb.DeployedModel] = {}
+        self._fetch = fetch
+        self._desired: dict[str, DesiredModel] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._counters: dict[tuple[str, int], VersionCounters] = {}
         self.states: dict[tuple[str, int], VersionState] = {}
         self.generation = -1  # the newest config received
         self.applied_generation = -1  # the newest config fully applied: no version of it waits for a retry
         self.applied = asyncio.Event()
-        self.fetch: Fetch | None = None
         self._retry: dict[tuple[str, int], _Retry] = {}
         self._episodes = Episodes(log)
         self._kicks: set[asyncio.Task[None]] = set()
@@ -150,52 +130,20 @@ class Reconciler:
         self._closed = False
         self._changed = asyncio.Event()  # swapped whenever a version's state or the applied generation changes
 
-    # -- persistence of the last applied config --------------------------------------------------
-
-    def load_saved(self) -> pb.GatewayConfig | None:
-        try:
-            data = self._state_file.read_bytes()
-        except FileNotFoundError:
-            return None
-        config = pb.GatewayConfig()
-        try:
-            config.ParseFromString(data)
-        except Exception:
-            log.warning("ignoring unreadable saved config %s", self._state_file)
-            return None
-        return config
-
-    def _save(self, config: pb.GatewayConfig) -> None:
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._state_file.parent, prefix=".config-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(config.SerializeToString())
-        os.replace(tmp, self._state_file)
-
     # -- applying ------------------------------------------------------------------------------
 
-    async def apply(self, config: pb.GatewayConfig, *, save: bool = True) -> None:
+    async def apply(self, config: DesiredConfig) -> None:
         """Reconcile to ``config``; returns once every model has been reconciled to it (or to a
-        newer config that arrived meanwhile): each version READY, FAILED, or waiting for a retry.
-        Raises what went wrong saving the config, after applying it (the caller retries)."""
+        newer config that arrived meanwhile): each version READY, FAILED, or waiting for a retry."""
         self._desired = {m.name: m for m in config.models}
         self.generation = config.generation
         self._metrics.config_received_generation.set(config.generation)
         for retry in self._retry.values():
             retry.due = 0.0  # a new config (the registry is back, say): try again at once
-        saved: OSError | None = None
-        if save:
-            try:
-                await asyncio.to_thread(self._save, config)
-            except OSError as exc:
-                saved = exc
         names = set(self._desired) | set(self._plane.models)
         await asyncio.gather(*(self._reconcile_model(name) for name in sorted(names)))
         self._settle()
         self.applied.set()
-        if saved is not None:
-            why = (saved.strerror or str(saved)).lower()
-            raise OSError(saved.errno, f"saving the config to {self._state_file}: {why}") from saved
 
     # -- what the rest of the gateway reads ----------------------------------------------------
 
@@ -273,26 +221,26 @@ class Reconciler:
         if model is not None:
             self._metrics.versions_ready.labels(name).set(len(model.ready))
 
-    def _routes(self, dm: pb.DeployedModel, ready: dict[int, LoadedVersion]) -> RouteTable | None:
+    def _routes(self, dm: DesiredModel, ready: dict[int, LoadedVersion]) -> RouteTable | None:
         if not ready:
             return None
-        shadows = {s.version: s.rate for s in dm.shadows if s.version in ready and s.rate > 0}
+        shadows = {v: rate for v, rate in dm.shadows.items() if v in ready and rate > 0}
         if dm.mode == "weights":
-            weights = {w.version: w.weight for w in dm.weights if w.version in ready and w.weight > 0}
+            weights = {v: weight for v, weight in dm.weights.items() if v in ready and weight > 0}
             if weights:
                 return RouteTable.build(weights, shadows)
             log.warning("model %s: no weighted version is READY here; serving the newest READY one", dm.name)
         return RouteTable.build({max(ready): 1}, shadows)
 
-    def _batching(self, dm: pb.DeployedModel, ready: dict[int, LoadedVersion]) -> None:
+    def _batching(self, dm: DesiredModel, ready: dict[int, LoadedVersion]) -> None:
         """Start, retune or stop each READY version's batcher to match the model's settings.
 
         Runs on the event loop, like every submit, so a request sees a version's batcher or
         None, never one half set up. A batcher that is turned off keeps answering what it holds
         (stop() queues behind them); requests after this call score directly again."""
-        b = dm.settings.batching
-        max_batch = dm.settings.max_batch_size or self._settings.max_batch_size
-        config = BatchConfig(min(b.max_batch_rows, max_batch), b.max_queue_delay_us) if b.enabled else None
+        b = dm.batching
+        max_batch = dm.max_batch_size or self._settings.max_batch_size
+        config = BatchConfig(min(b.max_rows, max_batch), b.max_delay_us) if b is not None else None
         if config is not None and config.max_rows < 2:
             log.warning("model %s: batching asks for %d rows a batch; serving unbatched", dm.name, config.max_rows)
             config = None
@@ -313,20 +261,20 @@ class Reconciler:
                 log.info("model %s version %s: batching now max %d rows, %d us",
                          lv.model, lv.version, config.max_rows, config.max_delay_us)
 
-    def _served(self, dm: pb.DeployedModel, ready: dict[int, LoadedVersion]) -> ServedModel:
+    def _served(self, dm: DesiredModel, ready: dict[int, LoadedVersion]) -> ServedModel:
         if ready:
             signature = ready[max(ready)].signature
         else:
-            signature = signature_from_proto(dm.versions[-1].signature) if dm.versions else Signature((), ())
+            signature = dm.versions[-1].signature if dm.versions else Signature((), ())
         states = {v: s.state for (m, v), s in self.states.items() if m == dm.name}
         return ServedModel(
             name=dm.name,
             signature=signature,
-            max_batch_size=dm.settings.max_batch_size or self._settings.max_batch_size,
+            max_batch_size=dm.max_batch_size or self._settings.max_batch_size,
             ready=dict(ready),
             routes=self._routes(dm, ready),
             states=states,
-            reject_nonfinite=dm.settings.nonfinite_inputs == "reject",
+            reject_nonfinite=dm.reject_nonfinite,
             codec=ModelCodec(signature),
         )
 
@@ -356,24 +304,24 @@ class Reconciler:
                     continue
                 key = (name, number)
                 known = self.states.get(key)
-                if (known is not None and known.state == "FAILED" and known.sha256 == dv.artifact_sha256
+                if (known is not None and known.state == "FAILED" and known.sha256 == dv.sha256
                         and known.reload == dv.reload):
                     continue  # failed for good with these bytes; new bytes or an operator's reload retry
                 retry = self._retry.get(key)
-                if retry is not None and (retry.sha256 != dv.artifact_sha256 or retry.reload != dv.reload):
+                if retry is not None and (retry.sha256 != dv.sha256 or retry.reload != dv.reload):
                     retry.due = 0.0  # other bytes, or an operator's reload: at once
                 if retry is not None and loop.time() < retry.due:
                     continue  # its attempt is scheduled
-                self.states[key] = VersionState("LOADING", retry.reason if retry else "", sha256=dv.artifact_sha256,
+                self.states[key] = VersionState("LOADING", retry.reason if retry else "", sha256=dv.sha256,
                                                 reload=dv.reload)
                 self._publish(self._served(dm, ready), name)
                 try:
-                    lv = await self._load(name, dv, dm)
+                    lv = await self._load(name, dv)
                 except (ModelLoadError, ArtifactError) as exc:  # definitive: these bytes do not load
                     self._retry.pop(key, None)
                     self._episodes.drop(key)
                     log.error("model %s version %s FAILED: %s", name, number, exc)
-                    self.states[key] = VersionState("FAILED", str(exc), sha256=dv.artifact_sha256, reload=dv.reload)
+                    self.states[key] = VersionState("FAILED", str(exc), sha256=dv.sha256, reload=dv.reload)
                     self._metrics.loads.labels(name, str(number), "failed").inc()
                     continue
                 except Exception as exc:  # passing (a fetch, a full cache) or unforeseen: retried with backoff
@@ -382,9 +330,9 @@ class Reconciler:
                     why = str(exc) if isinstance(exc, DriftgateError | OSError) else f"{type(exc).__name__}: {exc}"
                     reason = f"model {name} version {number}: {why}"
                     self._episodes.fail(key, f"{reason}; retrying with backoff", exc)
-                    self._retry[key] = _Retry(dv.artifact_sha256, dv.reload, attempts, loop.time() + delay, reason)
+                    self._retry[key] = _Retry(dv.sha256, dv.reload, attempts, loop.time() + delay, reason)
                     self.states[key] = VersionState(
-                        "LOADING", f"{why} (attempt {attempts}; retrying in {delay:g} s)", sha256=dv.artifact_sha256,
+                        "LOADING", f"{why} (attempt {attempts}; retrying in {delay:g} s)", sha256=dv.sha256,
                         reload=dv.reload,
                     )
                     self._metrics.loads.labels(name, str(number), "retry").inc()
@@ -419,34 +367,34 @@ class Reconciler:
             self.states.pop((lv.model, lv.version), None)
             log.info("model %s version %s drained and released", lv.model, lv.version)
 
-    async def _load(self, name: str, dv: pb.DeployedVersion, dm: pb.DeployedModel) -> LoadedVersion:
-        data = await self._artifacts.get(dv.artifact_sha256, self.fetch)
+    async def _load(self, name: str, dv: DesiredVersion) -> LoadedVersion:
+        data = await self._artifacts.get(dv.sha256, self._fetch)
         counters = self._counters.setdefault((name, dv.version), VersionCounters())
         settings = self._settings
         lv = await asyncio.to_thread(
             load_version,
             name,
             dv.version,
-            dv.artifact_sha256,
+            dv.sha256,
             data,
             device=settings.device,
             intra_op_threads=settings.intra_op_threads,
             counters=counters,
         )
-        expected = signature_from_proto(dv.signature)
+        expected = dv.signature
         if expected.inputs:
             try:
                 expected.check_compatible(lv.signature)
             except DriftgateError as exc:
                 raise ModelLoadError(f"artifact does not match its registered signature: {exc}") from exc
-        lv.score = _score_spec(lv, dv.profile)
-        if self._drift.enabled:
-            profile = profile_from_proto(dv.profile)
-            if profile is not None and lv.score is not None:
+        lv.score = _score_spec(lv, dv)
+        if self._drift.enabled and dv.profile is not None:
+            from driftgate.native import DriftSketch, ReferenceProfile
+
+            profile = ReferenceProfile.from_dict(dv.profile)
+            if lv.score is not None:
                 lv.drift_input = _drift_input(lv, profile.n_features)
                 if lv.drift_input is not None:
-                    from driftgate.native import DriftSketch
-
                     lv.sketch = DriftSketch(profile, self._drift.windows, self._drift.window_seconds)
         return lv
 

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from driftgate.gateway.admission import Admission
 from driftgate.gateway.artifacts import ArtifactCache
 from driftgate.gateway.dataplane import DataPlane
+from driftgate.gateway.desired import LastConfig, desired_from_proto
 from driftgate.gateway.memory import HeapTrimmer
 from driftgate.gateway.metrics import AdmissionCollector, GatewayMetrics
 from driftgate.gateway.reconcile import Reconciler
@@ -66,13 +67,15 @@ class GatewayServer:
             if settings.accuracy.enabled
             else None,
         )
+        self._last_config = LastConfig.of_home(home)  # the link saves each config it receives there
         self.reconciler = Reconciler(
             self.plane,
             self.metrics,
             ArtifactCache(home / "cache" / "artifacts"),
             gs,
             settings.drift,
-            state_file=home / "gateway" / "last_config.pb",
+            # from the start: the saved config's versions that are not cached fetch (and retry) through the link
+            fetch=lambda sha256: self.link.fetch_artifact(sha256),
         )
         self.link = RegistryLink(
             self.plane,
@@ -87,8 +90,6 @@ class GatewayServer:
             metrics=self.metrics,
             token=gs.token,
         )
-        # from the start: the saved config's versions that are not cached fetch (and retry) through the link
-        self.reconciler.fetch = self.link.fetch_artifact
         self._warm = asyncio.Event()
         self.admission = Admission(gs.max_inflight)
         self.metrics_registry.register(AdmissionCollector(self.admission))
@@ -129,11 +130,11 @@ class GatewayServer:
     async def start(self) -> int:
         gs = self.settings.gateway
         providers_for(gs.device)  # ModelLoadError now, with the reason, rather than a FAILED version later
-        saved = self.reconciler.load_saved()
+        saved = self._last_config.load()
         warm = asyncio.create_task(self._warm_up())
         if saved is not None:
             log.info("applying the saved config (generation %d) while the registry connects", saved.generation)
-            self._tasks.append(asyncio.create_task(self.reconciler.apply(saved, save=False)))
+            self._tasks.append(asyncio.create_task(self.reconciler.apply(desired_from_proto(saved))))
         options = [
             ("grpc.max_receive_message_length", gs.max_message_bytes),
             ("grpc.max_send_message_length", gs.max_message_bytes),

@@ -35,6 +35,7 @@ from prometheus_client import Histogram
 from driftgate.auth import token_metadata
 from driftgate.errors import ArtifactUnavailable, ConfigError
 from driftgate.gateway.dataplane import DataPlane
+from driftgate.gateway.desired import LastConfig, desired_from_proto
 from driftgate.gateway.episodes import Episodes
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.reconcile import Reconciler
@@ -114,6 +115,7 @@ class RegistryLink:
         self.gateway_id = gateway_id
         self._explicit = registry
         self._home = home
+        self._last_config = LastConfig.of_home(home)
         self._interval = report_interval_s
         self._tls = tls or TlsSettings()  # the registry is dialled over TLS when tls.ca is set
         self._channel: grpc.aio.Channel | None = None
@@ -195,7 +197,7 @@ class RegistryLink:
                         self._refused = False
                         backoff = 0.2
                         generation = config.generation
-                        await self._reconciler.apply(config)
+                        await self._apply(config)
                         if self.apply_error:
                             self.apply_error = ""
                             self._episodes.ok("apply", f"config generation {generation} applied")
@@ -225,6 +227,19 @@ class RegistryLink:
                         await self.report_once()  # the registry hears it now, not at the next tick
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0 if not self.apply_error else 30.0)
+
+    async def _apply(self, config: pb.GatewayConfig) -> None:
+        """Save the config (a restart serves it without the registry), then reconcile to it; what
+        went wrong saving it is raised after applying it (the watch loop retries)."""
+        saved: OSError | None = None
+        try:
+            await asyncio.to_thread(self._last_config.save, config)
+        except OSError as exc:
+            saved = exc
+        await self._reconciler.apply(desired_from_proto(config))
+        if saved is not None:
+            why = (saved.strerror or str(saved)).lower()
+            raise OSError(saved.errno, f"saving the config to {self._last_config.path}: {why}") from saved
 
     def _set_connected(self, up: bool) -> None:
         self.connected = up

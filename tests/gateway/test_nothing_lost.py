@@ -371,12 +371,14 @@ async def test_a_full_registry_disk_refuses_labels_by_name_and_the_cli_says_rese
 
 
 async def test_a_definitive_failure_is_not_retried_until_a_reload(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
     import hashlib
 
     from prometheus_client import CollectorRegistry
 
     from driftgate.gateway.artifacts import ArtifactCache
     from driftgate.gateway.dataplane import DataPlane
+    from driftgate.gateway.desired import DesiredConfig, DesiredModel, DesiredVersion
     from driftgate.gateway.metrics import GatewayMetrics
     from driftgate.gateway.reconcile import Reconciler
 
@@ -388,25 +390,23 @@ async def test_a_definitive_failure_is_not_retried_until_a_reload(tmp_path) -> N
     metrics = GatewayMetrics(CollectorRegistry())
     plane = DataPlane(metrics, inline_max_rows=64, shadow_queue=8, drift_enabled=False, requestlog=None)
     reconciler = Reconciler(plane, metrics, ArtifactCache(tmp_path / "cache"), GatewaySettings(),
-                            DriftSettings(enabled=False), state_file=tmp_path / "config.pb")
-    reconciler.fetch = fetch
-    version = pb.DeployedVersion(version=1, artifact_sha256=hashlib.sha256(bad).hexdigest())
-    config = pb.GatewayConfig(generation=1, models=[pb.DeployedModel(name="m", versions=[version])])
+                            DriftSettings(enabled=False), fetch=fetch)
+    version = DesiredVersion(version=1, sha256=hashlib.sha256(bad).hexdigest())
+
+    def config(generation: int, reload: int = 0) -> DesiredConfig:
+        return DesiredConfig(generation, (DesiredModel("m", (dataclasses.replace(version, reload=reload),)),))
 
     def failed_loads() -> float:
         return metrics.registry.get_sample_value(
             "driftgate_version_loads_total", {"model": "m", "version": "1", "outcome": "failed"}) or 0.0
 
-    await reconciler.apply(config)
+    await reconciler.apply(config(1))
     state = reconciler.states[("m", 1)]
     assert state.state == "FAILED" and "onnxruntime could not load" in state.reason
     assert reconciler.applied_generation == 1 and not reconciler.unserved()  # definitive: not a lag, not unhealthy
-    config.generation = 2
-    await reconciler.apply(config)
+    await reconciler.apply(config(2))
     assert failed_loads() == 1  # the same bytes are not tried again
-    config.generation = 3
-    config.models[0].versions[0].reload = 1  # driftgate models reload m 1
-    await reconciler.apply(config)
+    await reconciler.apply(config(3, reload=1))  # driftgate models reload m 1
     assert failed_loads() == 2 and reconciler.states[("m", 1)].state == "FAILED"
 
 
