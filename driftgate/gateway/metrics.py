@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from driftgate.gateway.stats import BATCH_ROWS_BOUNDS, LATENCY_BUCKET_BOUNDS_US, VersionCounters
+from driftgate.gateway.stats import BATCH_ROWS_BOUNDS, VersionCounters
+from driftgate.latency_buckets import LATENCY_BUCKET_BOUNDS_US
 
 __all__ = ["AdmissionCollector", "GatewayMetrics", "RequestCountersCollector"]
 

@@ -1,8 +1,8 @@
 """Per-version counters the gateway keeps for ModelStatistics and for its reports to the registry.
 
 Plain integers mutated on the event loop thread only (the request path and the reporter both run
-there), so no lock is needed and none is shared with the control plane. Latency goes into fixed
-buckets so that counts from many workers and hosts add in the registry.
+there), so no lock is needed and none is shared with the control plane. Latency goes into the fixed
+buckets of driftgate.latency_buckets, so that counts from many workers and hosts add in the registry.
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ import bisect
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["BATCH_ROWS_BOUNDS", "LATENCY_BUCKET_BOUNDS_US", "VersionCounters"]
+from driftgate.latency_buckets import LATENCY_BUCKET_BOUNDS_US
 
-# Upper bounds (microseconds) of the latency buckets; one more bucket counts everything above.
-LATENCY_BUCKET_BOUNDS_US: tuple[int, ...] = (
-    50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000, 20_000, 50_000, 100_000,
-    250_000, 1_000_000,
-)
+__all__ = ["BATCH_ROWS_BOUNDS", "VersionCounters"]
+
 _BOUNDS_NS = tuple(b * 1000 for b in LATENCY_BUCKET_BOUNDS_US)
 
 # Upper bounds (rows) of the batch-size buckets of the adaptive batcher's session runs.
