@@ -1,19 +1,22 @@
-"""The client side: send a bearer token with every call of a channel.
+"""The client side: send a bearer token with every call of a channel, or hand it to a browser once.
 
 ``with_token(channel, token)`` wraps a blocking channel (the CLI); ``token_metadata(token)`` is the
-metadata to pass per call (the gateway's asyncio link passes it on its three calls).
+metadata to pass per call (the gateway's asyncio link passes it on its three calls); ``login_url(base,
+token)`` is the dashboard's address that logs a browser in with the token (the dashboard exchanges
+``?token=`` for a session cookie).
 """
 
 from __future__ import annotations
 
 import collections
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import grpc
 
 from driftgate.auth.interceptor import AUTHORIZATION
 
-__all__ = ["token_metadata", "with_token"]
+__all__ = ["login_url", "token_metadata", "with_token"]
 
 
 def token_metadata(token: str) -> tuple[tuple[str, str], ...]:
@@ -61,3 +64,10 @@ def with_token(channel: grpc.Channel, token: str) -> grpc.Channel:
     if not token:
         return channel
     return grpc.intercept_channel(channel, _TokenInterceptor(token))
+
+
+def login_url(base: str, token: str) -> str:
+    """The address that logs a browser in with ``token`` once (to print on the local terminal only)."""
+    parts = urlsplit(base)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("token", token)])))

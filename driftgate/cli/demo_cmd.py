@@ -142,7 +142,7 @@ def _start_serve(
 
 def _dashboard_login(home: Path, url: str) -> tuple[str, str]:
     """(where the administrator's token is, a link that logs a browser in once) for the terminal."""
-    from driftgate.dashboard import login_url
+    from driftgate.auth import login_url
 
     token_file = home / ADMIN_TOKEN_FILE
     try:

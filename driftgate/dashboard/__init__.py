@@ -9,7 +9,7 @@ log, and operators' actions; authenticated with the control plane's tokens.
 """
 
 from driftgate.dashboard.access import ROUTE_ROLES, Authenticator
-from driftgate.dashboard.app import build_app, login_url
+from driftgate.dashboard.app import build_app
 from driftgate.dashboard.readout import Readout, RegistryParts
 from driftgate.dashboard.server import DashboardServer
 from driftgate.dashboard.sessions import SessionStore
@@ -22,5 +22,4 @@ __all__ = [
     "RegistryParts",
     "SessionStore",
     "build_app",
-    "login_url",
 ]

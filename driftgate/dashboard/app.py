@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
-from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -420,8 +419,3 @@ def build_app(
     app = Starlette(routes=routes)
     app.state.dashboard = dash
     return app
-
-
-def login_url(base: str, token: str) -> str:
-    """The address that logs a browser in with ``token`` once (to print on the local terminal only)."""
-    return str(URL(base).include_query_params(token=token))
