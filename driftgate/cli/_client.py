@@ -101,8 +101,8 @@ def registry_channel(args: argparse.Namespace) -> Iterator[Any]:
 
     from driftgate.auth import with_token
     from driftgate.cli._tls import tls_settings
+    from driftgate.control_channel import grpc_options
     from driftgate.errors import ConfigError
-    from driftgate.registry.api.grpc_api import grpc_options
     from driftgate.tls import channel as tls_channel
 
     address = resolve_address(args)

@@ -158,13 +158,14 @@ def _demo(args: argparse.Namespace) -> int:
     from driftgate.auth import with_token
     from driftgate.cli._client import CliError
     from driftgate.cli.rollout import status_dict
+    from driftgate.control_channel import grpc_options
     from driftgate.home import read_private
     from driftgate.proto.inference import grpc_service_pb2 as ipb
     from driftgate.proto.inference import grpc_service_pb2_grpc
     from driftgate.proto.v1 import control_pb2 as cpb
     from driftgate.proto.v1 import control_pb2_grpc, rollout_pb2_grpc
     from driftgate.proto.v1 import rollout_pb2 as rpb
-    from driftgate.registry.api.grpc_api import grpc_options
+
     quiet = args.json
     started = time.monotonic()
     marks: list[dict[str, Any]] = []

@@ -33,6 +33,7 @@ import grpc
 from prometheus_client import Histogram
 
 from driftgate.auth import token_metadata
+from driftgate.control_channel import CONTROL_MESSAGE_BYTES
 from driftgate.errors import ArtifactUnavailable, ConfigError
 from driftgate.gateway.dataplane import DataPlane
 from driftgate.gateway.desired import LastConfig, desired_from_proto
@@ -42,7 +43,7 @@ from driftgate.gateway.reconcile import Reconciler
 from driftgate.home import read_private
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
-from driftgate.settings import CONTROL_MESSAGE_BYTES, TlsSettings
+from driftgate.settings import TlsSettings
 from driftgate.tls import aio_channel
 
 __all__ = ["GATEWAY_TOKEN_FILE", "RegistryLink", "registry_address"]
