@@ -30,7 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from driftgate.registry.server import LEADER_SERVICE  # noqa: E402
+from driftgate.control_channel import LEADER_SERVICE  # noqa: E402
 
 
 def _start(home: Path, url: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:

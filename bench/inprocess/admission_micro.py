@@ -1,6 +1,6 @@
 """Per-call CPU cost of admission and of the request limits, in process (bench/admission.md).
 
-    python bench/admission_micro.py
+    python bench/inprocess/admission_micro.py
 
 1. grpc's own step that finds a call's handler (``_find_method_handler``, run in the call's task
    before the request is received), each call in its own task as grpc runs it: without

@@ -1,6 +1,6 @@
 """What the control API's auth check costs per call (driftgate.auth.AuthInterceptor).
 
-    PYTHONPATH=. .venv/bin/python bench/auth_micro.py [--calls N] [--rounds R]
+    PYTHONPATH=. .venv/bin/python bench/inprocess/auth_micro.py [--calls N] [--rounds R]
 
 1. In process: one ``intercept_service`` of the interceptor with the real TokenStore (SQLite under a
    temporary home), the token cached (every call after the first within auth_cache_s), against a
@@ -150,7 +150,7 @@ def main() -> int:
         "grpc_rounds": remote,
     }
     print(json.dumps({k: v for k, v in result.items() if not k.endswith("_rounds")}, indent=2))
-    out = Path(__file__).parent / "results" / f"auth-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = Path(__file__).parents[1] / "results" / f"auth-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
     return 0

@@ -2,7 +2,7 @@
 score one row at a time, inline (``session.run`` on the loop, as the gateway does with batching
 off) or through a Batcher; reports requests/s, process CPU per request and mean batch size.
 
-    python bench/batching_micro.py [--onnx model.onnx] [--concurrency 16] [--seconds 3]
+    python bench/inprocess/batching_micro.py [--onnx model.onnx] [--concurrency 16] [--seconds 3]
 
 Without --onnx it trains the batching scenario's MLP (driftgate.bench.scenarios.heavy_model).
 """

@@ -1,6 +1,6 @@
 """Benchmark (not a test): DriftSketch.observe in ns per row, next to a plain numpy version.
 
-    .venv/bin/python bench/drift_kernels.py [--features 30] [--bins 16] [--runs 7]
+    .venv/bin/python bench/inprocess/drift_kernels.py [--features 30] [--bins 16] [--runs 7]
 
 30 features, 16 bins, batch 1 and 64, float32 rows from np.frombuffer (read-only, as the gateway
 decodes them). Each number is the median of ``--runs`` timed runs, each run a loop of many calls

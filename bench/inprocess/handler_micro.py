@@ -2,7 +2,7 @@
 handler on the same model, in one process: the Python path alone, no network; each call parses the
 request from its bytes and serializes the response as grpc does around a handler.
 
-    DRIFTGATE_GATEWAY__REGISTRY=127.0.0.1:9 python bench/handler_micro.py HOME [nolog|nodrift]
+    DRIFTGATE_GATEWAY__REGISTRY=127.0.0.1:9 python bench/inprocess/handler_micro.py HOME [nolog|nodrift]
 
 HOME: a driftgate home where a gateway has run before (it serves the saved config; no registry is
 needed, hence the unreachable registry address). Prints microseconds of CPU per call, min and median

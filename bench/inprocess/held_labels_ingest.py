@@ -1,5 +1,5 @@
 """A/B in one run: LabelStore.ingest of a 1000-row report with the held-label check (issue 14), and with
-it stubbed out, alternating rounds of 100 reports. Run: PYTHONPATH=. python bench/held_labels_ingest.py"""
+it stubbed out, alternating rounds of 100 reports. Run: PYTHONPATH=. python bench/inprocess/held_labels_ingest.py"""
 
 import tempfile
 import time

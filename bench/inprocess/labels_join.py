@@ -1,7 +1,7 @@
 """How long the registry takes to join a million labels to a million scored rows (SQLite under a
 temporary home), and to take the scored rows in from reports. Not a test: prints numbers.
 
-    .venv/bin/python bench/labels_join.py [--rows 1000000] [--report-rows 10000]
+    .venv/bin/python bench/inprocess/labels_join.py [--rows 1000000] [--report-rows 10000]
 """
 
 from __future__ import annotations

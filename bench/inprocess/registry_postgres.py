@@ -3,7 +3,7 @@ with scored rows and drift windows, over gRPC, from several gateways at once) an
 fan-out (how long a change takes to reach N subscribed gateways). Not a test: prints a table and
 writes bench/results/registry-postgres-<time>.json.
 
-    flock /tmp/driftgate-cpu.lock env PYTHONPATH=. .venv/bin/python bench/registry_postgres.py \
+    flock /tmp/driftgate-cpu.lock env PYTHONPATH=. .venv/bin/python bench/inprocess/registry_postgres.py \
         [--pg-url postgresql://...] [--gateways 4] [--reports 25] [--rows-per-report 8500] [--watchers 200]
 
 Without --pg-url it starts a throwaway PostgreSQL server with Debian's binaries (tests/pg.py).
@@ -26,12 +26,12 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from driftgate.control_channel import grpc_options  # noqa: E402
 from driftgate.proto.v1 import control_pb2 as pb  # noqa: E402
 from driftgate.proto.v1 import control_pb2_grpc  # noqa: E402
-from driftgate.registry.api.grpc_api import grpc_options  # noqa: E402
 from driftgate.registry.server import RegistryServer  # noqa: E402
 from driftgate.settings import DriftSettings, GatewaySettings, RegistrySettings, Settings  # noqa: E402
 

@@ -1,7 +1,7 @@
 """What keeping a scored request costs the request path (RequestLog.record, next_id), and what
 building a report from the buffer costs off it (take). Not a test: prints numbers.
 
-    .venv/bin/python bench/requestlog_micro.py
+    .venv/bin/python bench/inprocess/requestlog_micro.py
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Cost of RouteTable.choose() per call, for 1, 2 and 3 routed versions, keyed and keyless.
 
-    PYTHONPATH=. .venv/bin/python bench/routing_micro.py [--number N] [--repeat R]
+    PYTHONPATH=. .venv/bin/python bench/inprocess/routing_micro.py [--number N] [--repeat R]
 
 Prints ns/call: the best of R timeit runs of N calls each (the best run is the one least
 disturbed by the rest of the machine), and the median of the runs for scale. The loop overhead of

@@ -3,7 +3,7 @@ request path, building the report (take, columns into the message, serialising),
 registry parsing, converting and keeping it (SQLite under a temporary home). Not a test: prints
 microseconds per row.
 
-    PYTHONPATH=. .venv/bin/python bench/scored_report_micro.py [--rows-per-report 8500] [--reports 20]
+    PYTHONPATH=. .venv/bin/python bench/inprocess/scored_report_micro.py [--rows-per-report 8500] [--reports 20]
 
 Runs against whichever driftgate is imported: with PYTHONPATH pointing at an older checkout it
 measures that one (before the packed report columns it fills the repeated fields instead).

@@ -10,7 +10,7 @@
 
 Importing this package does not import numba; the first sketch (or ``warm_up``) compiles.
 
-Measured (bench/drift_kernels.md; ``python bench/drift_kernels.py --breakdown --runs 7``), 30
+Measured (bench/drift_kernels.md; ``python bench/inprocess/drift_kernels.py --breakdown --runs 7``), 30
 features + score, 16 bins, read-only float32 rows, ns per row including the Python call:
 idle Intel Xeon host, batch 1: 631-643, batch 64: 171-184 (plain numpy: 18,000 and 1,900); the
 2-vCPU dev box under other jobs' load, batch 1: 1,020-1,210, batch 64: 206-295. One version's
