@@ -8,7 +8,7 @@ import pytest
 from registry_helpers import Models, make_settings, npy
 
 from driftgate.errors import Conflict
-from driftgate.gateway.stats import LATENCY_BUCKET_BOUNDS_US
+from driftgate.latency_buckets import LATENCY_BUCKET_BOUNDS_US
 from driftgate.registry.catalogue.artifacts import ArtifactStore
 from driftgate.registry.catalogue.catalogue import Catalogue
 from driftgate.registry.catalogue.gateways import GatewayTracker

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftgate.gateway.stats import LATENCY_BUCKET_BOUNDS_US
+from driftgate.latency_buckets import LATENCY_BUCKET_BOUNDS_US
 from driftgate.registry.catalogue.records import GatewayStatus, VersionStatsRecord
 from driftgate.registry.observation.stats import REFUSED_VERSION, Counts, TrafficHistory, percentile_ms
 

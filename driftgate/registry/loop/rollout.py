@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from driftgate.errors import Conflict, DriftgateError, NotFound
-from driftgate.gateway.stats import LATENCY_BUCKET_BOUNDS_US
+from driftgate.latency_buckets import LATENCY_BUCKET_BOUNDS_US
 from driftgate.native import DriftAggregator
 from driftgate.registry.catalogue.catalogue import Catalogue
 from driftgate.registry.catalogue.gateways import GatewayTracker

@@ -13,7 +13,7 @@ registry restarted while it served) is a baseline only: what it served before is
 to the moment the registry heard of it. Slots older than ``history_s`` are dropped.
 
 Counts travel as float64 vectors (exact for integers below 2**53) laid out as ``FIELDS``, then
-the latency buckets of driftgate.gateway.stats, then one count per gRPC code in ``CODES``.
+the latency buckets of driftgate.latency_buckets, then one count per gRPC code in ``CODES``.
 Transport-free; one lock, because reports and queries arrive on worker threads.
 """
 
@@ -28,7 +28,7 @@ from datetime import datetime
 
 import numpy as np
 
-from driftgate.gateway.stats import LATENCY_BUCKET_BOUNDS_US
+from driftgate.latency_buckets import LATENCY_BUCKET_BOUNDS_US
 from driftgate.registry.catalogue.records import GatewayStatus
 
 __all__ = [

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from driftgate.errors import InvalidRequest
-from driftgate.gateway.stats import LATENCY_BUCKET_BOUNDS_US
+from driftgate.latency_buckets import LATENCY_BUCKET_BOUNDS_US
 from driftgate.registry.catalogue.catalogue import Catalogue
 from driftgate.registry.catalogue.records import ACTIVE, TrafficRecord
 from driftgate.registry.observation.stats import (
