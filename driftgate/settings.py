@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
-    "CONTROL_MESSAGE_BYTES",
     "AccuracySettings",
     "DriftSettings",
     "GatewaySettings",
@@ -21,11 +20,6 @@ __all__ = [
     "StatsSettings",
     "TlsSettings",
 ]
-
-CONTROL_MESSAGE_BYTES = 256 * 1024 * 1024
-"""Largest message on the control API (driftgate.v1.Control), on both of its ends: the registry's
-server and clients, a gateway's link. Reports carry scored rows in bulk. The inference service has
-its own, much smaller limit (GatewaySettings.max_message_bytes)."""
 
 
 class DriftSettings(BaseModel):

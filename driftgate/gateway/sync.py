@@ -33,7 +33,7 @@ import grpc
 from prometheus_client import Histogram
 
 from driftgate.auth import token_metadata
-from driftgate.control_channel import CONTROL_MESSAGE_BYTES
+from driftgate.control_channel import grpc_options
 from driftgate.errors import ArtifactUnavailable, ConfigError
 from driftgate.gateway.dataplane import DataPlane
 from driftgate.gateway.desired import LastConfig, desired_from_proto
@@ -54,8 +54,7 @@ _REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 log = logging.getLogger("driftgate.gateway.sync")
 
 CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", CONTROL_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", CONTROL_MESSAGE_BYTES),
+    *grpc_options(),
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),

@@ -34,12 +34,13 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
 from driftgate.auth import AuthInterceptor
+from driftgate.control_channel import LEADER_SERVICE, grpc_options
 from driftgate.home import prepare_home, restrict, write_private
 from driftgate.native import DriftAggregator
 from driftgate.proto.v1 import control_pb2, control_pb2_grpc, feedback_pb2_grpc, rollout_pb2, rollout_pb2_grpc
 from driftgate.registry.access.tokens import TokenStore, ensure_local_tokens
 from driftgate.registry.api.feedback_api import FEEDBACK_SERVICE, FeedbackService, ScoredReports
-from driftgate.registry.api.grpc_api import ControlService, grpc_options
+from driftgate.registry.api.grpc_api import ControlService
 from driftgate.registry.api.metrics import RegistryCollector
 from driftgate.registry.api.rollout_api import RolloutService
 from driftgate.registry.api.watch import ConfigHub
@@ -66,7 +67,7 @@ from driftgate.tls import ServerCertificates, add_port, check_bind, server_certi
 if TYPE_CHECKING:
     from driftgate.dashboard import Authenticator, DashboardServer
 
-__all__ = ["ADDRESS_FILE", "CONTROL_SERVICE", "DEMO_MODEL", "LEADER_SERVICE", "SERVICES", "RegistryServer"]
+__all__ = ["ADDRESS_FILE", "CONTROL_SERVICE", "DEMO_MODEL", "SERVICES", "RegistryServer"]
 
 log = logging.getLogger("driftgate.registry")
 
@@ -75,8 +76,6 @@ CONTROL_SERVICE = control_pb2.DESCRIPTOR.services_by_name["Control"].full_name
 # every driftgate service the registry serves (reflection lists them; the auth table test calls them all)
 SERVICES = (CONTROL_SERVICE, FEEDBACK_SERVICE, rollout_pb2.DESCRIPTOR.services_by_name["Rollouts"].full_name)
 DEMO_MODEL = "fraud"
-# grpc.health.v1 service name that is SERVING on the replica that runs the loops (the leader) only
-LEADER_SERVICE = "driftgate.v1.Leader"
 DEMO_ROWS = 50_000
 
 

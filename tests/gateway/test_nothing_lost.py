@@ -32,12 +32,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from driftgate.cli.main import main as cli_main
+from driftgate.control_channel import grpc_options
 from driftgate.gateway.server import GatewayServer
 from driftgate.proto.inference import grpc_service_pb2 as ipb
 from driftgate.proto.inference import grpc_service_pb2_grpc
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc, feedback_pb2, feedback_pb2_grpc
-from driftgate.registry.api.grpc_api import grpc_options
 from driftgate.registry.server import RegistryServer
 from driftgate.settings import AccuracySettings, DriftSettings, GatewaySettings, RegistrySettings, Settings
 from tests.auth_helpers import local_aio_channel

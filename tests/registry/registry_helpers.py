@@ -11,9 +11,9 @@ import grpc
 import numpy as np
 import pytest
 
+from driftgate.control_channel import grpc_options
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
-from driftgate.registry.api.grpc_api import grpc_options
 from driftgate.registry.server import RegistryServer
 from driftgate.settings import DriftSettings, GatewaySettings, RegistrySettings, Settings
 from tests.auth_helpers import local_aio_channel

@@ -23,10 +23,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from registry_helpers import Models, make_settings, register, report_ready
 from test_rollout_e2e import ENV, Client
 
+from driftgate.control_channel import LEADER_SERVICE, grpc_options
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
-from driftgate.registry.api.grpc_api import grpc_options
-from driftgate.registry.server import LEADER_SERVICE, RegistryServer
+from driftgate.registry.server import RegistryServer
 from tests.auth_helpers import admin_token, gateway_token, local_aio_channel, local_channel
 from tests.conftest import Served, wait_ready
 

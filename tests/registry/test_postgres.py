@@ -22,12 +22,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from registry_helpers import Models, make_settings, npy, register, report_ready
 
+from driftgate.control_channel import grpc_options
 from driftgate.errors import ArtifactError, SchemaError
 from driftgate.proto.inference import grpc_service_pb2 as ipb
 from driftgate.proto.inference import grpc_service_pb2_grpc
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
-from driftgate.registry.api.grpc_api import grpc_options
 from driftgate.registry.catalogue.artifact_db import DatabaseArtifacts, artifact_chunks
 from driftgate.registry.server import RegistryServer
 from driftgate.registry.store import schema

@@ -26,20 +26,10 @@ from driftgate.registry.catalogue.catalogue import Catalogue
 from driftgate.registry.catalogue.gateways import GatewayTracker
 from driftgate.registry.observation.observe import DEFAULT_LOOKBACK_SECONDS, DriftMonitor
 from driftgate.registry.observation.stats_report import StatsReporter
-from driftgate.settings import CONTROL_MESSAGE_BYTES
 
-__all__ = ["ARTIFACT_CHUNK_BYTES", "MAX_MESSAGE_BYTES", "ControlService", "grpc_options"]
+__all__ = ["ARTIFACT_CHUNK_BYTES", "ControlService"]
 
-MAX_MESSAGE_BYTES = CONTROL_MESSAGE_BYTES
 ARTIFACT_CHUNK_BYTES = 1024 * 1024
-
-
-def grpc_options() -> list[tuple[str, Any]]:
-    """Channel and server options: models can be large."""
-    return [
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ]
 
 
 @wrap_servicer
