@@ -17,13 +17,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from driftgate.errors import DriftgateError
-from driftgate.native import DriftAggregator
 from driftgate.registry.catalogue.catalogue import Catalogue
 from driftgate.registry.catalogue.gateways import GatewayTracker, applied_traffic
 from driftgate.registry.catalogue.records import ACTIVE, EventRecord, ModelRecord, TrafficRecord
 from driftgate.registry.loop.rollout import RolloutManager
 from driftgate.registry.loop.rollout_db import RolloutRecord, RolloutStore
 from driftgate.registry.observation.accuracy import AccuracyMonitor, roc_auc
+from driftgate.registry.observation.aggregate import DriftAggregator
 from driftgate.registry.observation.observe import DriftMonitor
 from driftgate.settings import RolloutSettings
 

@@ -36,7 +36,6 @@ from prometheus_client import CollectorRegistry, start_http_server
 from driftgate.auth import AuthInterceptor
 from driftgate.control_channel import LEADER_SERVICE, grpc_options
 from driftgate.home import prepare_home, restrict, write_private
-from driftgate.native import DriftAggregator
 from driftgate.proto.v1 import control_pb2, control_pb2_grpc, feedback_pb2_grpc, rollout_pb2, rollout_pb2_grpc
 from driftgate.registry.access.tokens import TokenStore, ensure_local_tokens
 from driftgate.registry.api.feedback_api import FEEDBACK_SERVICE, FeedbackService, ScoredReports
@@ -54,6 +53,7 @@ from driftgate.registry.loop.retrain import Retrainer
 from driftgate.registry.loop.rollout import RolloutManager
 from driftgate.registry.loop.rollout_db import RolloutStore
 from driftgate.registry.observation.accuracy import AccuracyMonitor
+from driftgate.registry.observation.aggregate import DriftAggregator
 from driftgate.registry.observation.labels import LabelStore
 from driftgate.registry.observation.observe import DriftMonitor
 from driftgate.registry.observation.stats import TrafficHistory

@@ -42,11 +42,11 @@ import numpy as np
 
 from driftgate.errors import Conflict, DriftgateError, NotFound
 from driftgate.latency_buckets import LATENCY_BUCKET_BOUNDS_US
-from driftgate.native import DriftAggregator
 from driftgate.registry.catalogue.catalogue import Catalogue
 from driftgate.registry.catalogue.gateways import GatewayTracker
 from driftgate.registry.catalogue.records import ACTIVE
 from driftgate.registry.loop.rollout_db import RolloutRecord, RolloutStore
+from driftgate.registry.observation.aggregate import DriftAggregator
 from driftgate.settings import Settings
 
 __all__ = ["Counters", "RolloutManager", "p99_us", "score_psi"]

@@ -20,16 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftgate.errors import Conflict, InvalidRequest, NotFound
-from driftgate.native import (
-    AlertChange,
-    AlertRule,
-    ColumnDrift,
-    DriftAggregator,
-    ReferenceProfile,
-    WindowSnapshot,
-    column_drift,
-)
+from driftgate.native import AlertRule, ColumnDrift, ReferenceProfile, WindowSnapshot, column_drift
 from driftgate.registry.catalogue.catalogue import Catalogue
+from driftgate.registry.observation.aggregate import AlertChange, DriftAggregator
 
 __all__ = ["DEFAULT_LOOKBACK_SECONDS", "DriftMonitor", "VersionDriftReport"]
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from driftgate.errors import InvalidRequest
-from driftgate.native import AlertRule, DriftAggregator, WindowSnapshot
-
-from .reference import make_profile
+from driftgate.native import AlertRule, WindowSnapshot
+from driftgate.registry.observation.aggregate import DriftAggregator
+from tests.native.reference import make_profile
 
 # 2 features + score, B = 4: uniform reference over the 4 inner bins
 PROFILE = make_profile(np.tile(np.linspace(0.0, 1.0, 5), (3, 1)))

@@ -1,5 +1,8 @@
 """The registry's cross-gateway drift aggregator (transport-free, thread-safe, not on a hot path).
 
+It sums the windows that driftgate.native's sketches fill on every gateway and keeps the alerts'
+state machine; it compiles nothing, so it lives with the rest of what the registry observes.
+
 Gateways report windows cumulatively: a report of (gateway, model, version, window_id) REPLACES
 that gateway's earlier copy, so a re-sent report never double counts; different gateways ADD.
 Windows older than ``retention_windows`` before the newest window seen (or before ``now`` when a
@@ -23,9 +26,7 @@ import threading
 from dataclasses import dataclass
 
 from driftgate.errors import InvalidRequest
-from driftgate.native.metrics import AlertRule, ColumnDrift, column_drift
-from driftgate.native.profile import ReferenceProfile
-from driftgate.native.sketch import WindowSnapshot, merge_snapshots
+from driftgate.native import AlertRule, ColumnDrift, ReferenceProfile, WindowSnapshot, column_drift, merge_snapshots
 
 __all__ = ["AlertChange", "DriftAggregator"]
 
