@@ -132,16 +132,10 @@ class DataPlane:
         except Exception as exc:
             raise ScoringError(f"{lv.model} version {lv.version} failed to score: {exc}") from exc
 
-    def inline(self, lv: LoadedVersion, rows: int) -> bool:
-        """Whether a request scores with score_inline (else with score)."""
-        return lv.batcher is None and rows <= self._inline_max_rows
-
     async def score(self, lv: LoadedVersion, feeds: dict[str, np.ndarray], rows: int) -> list[np.ndarray]:
-        """Run the session: through the version's adaptive batcher when the model's batching is
-        on; else inline for small batches, in the default executor for large ones (onnxruntime
-        releases the GIL)."""
-        if self.inline(lv, rows):
-            return self.score_inline(lv, feeds)
+        """Run the session off the event loop's thread: through the version's adaptive batcher when
+        the model's batching is on, else in the default executor (onnxruntime releases the GIL).
+        infer takes score_inline instead for small batches of a version that does not batch."""
         lv.enter()
         try:
             batcher = lv.batcher
@@ -197,8 +191,10 @@ class DataPlane:
         started = time.perf_counter_ns()
         lv = self.select(model, version, key)
         try:
-            # inline without an await: a coroutine a request is worth avoiding (bench/request_edge.md)
-            outputs = self.score_inline(lv, feeds) if self.inline(lv, rows) else await self.score(lv, feeds, rows)
+            if lv.batcher is None and rows <= self._inline_max_rows:
+                outputs = self.score_inline(lv, feeds)
+            else:
+                outputs = await self.score(lv, feeds, rows)
         except ScoringError:
             lv.counters.failure(time.perf_counter_ns() - started)
             raise
