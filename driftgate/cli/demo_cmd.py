@@ -16,6 +16,11 @@ failed_requests, promoted_version, rolled_back_version, timeline.
 The registry's web dashboard (docs/dashboard.md) shows it all live: the demo prints its address and how to
 log in (the administrator's token file under the home; a ``?token=`` link on the terminal only, never in
 the JSON), and ``--stay`` keeps everything serving after the story until Ctrl-C.
+
+``driftgate --home H demo`` keeps the demo's state under H (default: a temporary folder, removed at the end).
+``--quick`` tells the same story in about a minute (the tests run it): a shorter warm-up and two short canary
+steps of ~30 requests each, whose noisy latency and score-PSI gates are widened (the bad challenger's score PSI,
+3-4, is still far above them).
 """
 
 from __future__ import annotations
@@ -54,6 +59,18 @@ DEMO_ENV = {
     "DRIFTGATE_ROLLOUT__TICK_S": "0.25",
 }
 
+QUICK_ENV = {  # --quick: the same loop, shorter (see the module's docstring)
+    # Drift windows and retrain rows stay as they are: 1 s windows of ~240 rows raised moderate alerts before
+    # any shift, and challengers trained on 10,000 rows lost to the champion (50,000 rows) on the holdout.
+    "DRIFTGATE_ROLLOUT__STEPS": "[50, 100]",
+    "DRIFTGATE_ROLLOUT__STEP_HOLD_S": "1",
+    "DRIFTGATE_ROLLOUT__STEP_MIN_REQUESTS": "30",
+    "DRIFTGATE_ROLLOUT__KEEP_OLD_S": "1",
+    # a p99 of 30 requests is their maximum, and a score PSI over 19 bins from 30 rows is noisy
+    "DRIFTGATE_ROLLOUT__MAX_SCORE_PSI": "1.5",
+    "DRIFTGATE_ROLLOUT__MAX_P99_RATIO": "50",
+}
+
 
 class Traffic:
     """A background client: batches of demo transactions at ``rate`` requests/s; counts requests and failures."""
@@ -75,7 +92,8 @@ class Traffic:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.ident is not None:  # started
+            self._thread.join(10)
 
     def _run(self) -> None:
         import grpc
@@ -175,14 +193,17 @@ def _demo(args: argparse.Namespace) -> int:
         if not quiet:
             print(f"{time.monotonic() - started:6.1f}s  {text}", flush=True)
 
+    from driftgate.cli.main import DEFAULT_HOME
+
     tmp = None
-    if args.home is None:
+    if args.home is DEFAULT_HOME:  # no --home given: a folder of its own, not the user's ./.driftgate
         tmp = tempfile.TemporaryDirectory(prefix="driftgate-demo-")
         home = Path(tmp.name)
     else:
         home = Path(args.home)
         home.mkdir(parents=True, exist_ok=True)
-    env = dict(DEMO_ENV)
+    env = {**DEMO_ENV, **(QUICK_ENV if args.quick else {})}
+    warmup = args.warmup if args.warmup is not None else (2.0 if args.quick else 6.0)
     say(f"starting driftgate serve under {home} (trains and registers the demo model fraud v1)")
     process, gateway, registry, dashboard = _start_serve(home, env, args.dashboard_port)
     traffic = Traffic(gateway, args.rate)
@@ -195,7 +216,7 @@ def _demo(args: argparse.Namespace) -> int:
         loop = rollout_pb2_grpc.RolloutsStub(channel)
         infer = grpc_service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(gateway))
         deadline = time.monotonic() + 120
-        while not infer.ServerReady(ipb.ServerReadyRequest(), timeout=5).ready:
+        while not _ready(infer, ipb):
             if time.monotonic() > deadline:
                 raise CliError("the gateway did not become ready")
             time.sleep(0.2)
@@ -212,7 +233,7 @@ def _demo(args: argparse.Namespace) -> int:
             trainer="demo", trainer_options={"kind": "gbt"}, auto_rollout=True, actor="demo",
         ), timeout=30)
         say(f"retrain policy: on drift, fresh data from the demo source at drift {args.drift!r}, gbt trainer")
-        time.sleep(args.warmup)
+        time.sleep(warmup)
         traffic.drift = args.drift
         say(f"the world changes: traffic shifts to {args.drift!r}")
 
@@ -320,6 +341,17 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if result["failed_requests"] == 0 and result["promoted_version"] and result["rolled_back_version"] else 1
 
 
+def _ready(infer: Any, ipb: Any) -> bool:
+    """ServerReady, False while it cannot answer: a gateway compiling its kernels at start may hold
+    a call past its deadline on a busy machine."""
+    import grpc
+
+    try:
+        return bool(infer.ServerReady(ipb.ServerReadyRequest(), timeout=5).ready)
+    except grpc.RpcError:
+        return False
+
+
 def _progress(status: Any) -> str:
     running = " (retrain running)" if status.retrain_running else ""
     if not status.HasField("rollout"):
@@ -337,10 +369,15 @@ def _progress(status: Any) -> str:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="the closed loop live: drift, retrain, canary, promote; a bad model rolled back")
-    p.add_argument("--home", type=Path, default=None, help="state directory of the demo (default: a temporary one)")
+    # the global --home, also accepted after "demo"; SUPPRESS keeps an absent one from hiding the global one
+    p.add_argument("--home", type=Path, default=argparse.SUPPRESS,
+                   help="state directory of the demo (default: a temporary one)")
     p.add_argument("--drift", default="amount_shift", help="the drift setting the traffic shifts to")
     p.add_argument("--rate", type=number(0, low_open=True), default=60.0, help="client requests per second")
-    p.add_argument("--warmup", type=number(0), default=6.0, help="seconds of steady traffic before the shift")
+    p.add_argument("--warmup", type=number(0), default=None,
+                   help="seconds of steady traffic before the shift (default 6; 2 with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help="the same story in about a minute: a short warm-up, two short canary steps")
     p.add_argument("--json", action="store_true", help="end with one JSON object")
     p.add_argument("--dashboard-port", type=int, default=0,
                    help="the web dashboard's port (default 0: a free one, printed; -1 turns it off)")

@@ -23,7 +23,11 @@ from pathlib import Path
 from driftgate.cli._tls import add_client_options
 from driftgate.cli.extras import MissingExtra
 
-__all__ = ["build_parser", "main"]
+__all__ = ["DEFAULT_HOME", "build_parser", "main"]
+
+DEFAULT_HOME = Path(".driftgate")
+"""--home when none is given; ``args.home is DEFAULT_HOME`` tells a command that it was not given
+(``driftgate demo`` then uses a temporary folder)."""
 
 # Each module exposes register(subparsers); a subcommand sets args.func(args) -> int.
 SUBCOMMAND_MODULES = (
@@ -50,7 +54,7 @@ def _add_global_options(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     def default(value: object) -> object:
         return argparse.SUPPRESS if subcommand else value
 
-    parser.add_argument("--home", type=Path, default=default(Path(".driftgate")),
+    parser.add_argument("--home", type=Path, default=default(DEFAULT_HOME),
                         help="state directory: database, artifacts, addresses (default ./.driftgate)")
     parser.add_argument("--registry", default=default(""), metavar="HOST:PORT",
                         help="registry control API; A,B,...: replicas, failed over in turn "
