@@ -139,13 +139,26 @@ def _check_tls(settings: Any, own_registry: bool) -> str:
     return ""
 
 
+def _check_device(device: str) -> str:
+    """Why this onnxruntime cannot serve on ``device`` (empty: it can): one line now, rather than
+    gateway workers that exit at start and are restarted over and over."""
+    from driftgate.errors import ModelLoadError
+    from driftgate.gateway.versions import providers_for
+
+    try:
+        providers_for(device)
+    except ModelLoadError as exc:
+        return str(exc)
+    return ""
+
+
 def _serve(args: argparse.Namespace) -> int:
     from driftgate.home import prepare_home, private_umask
     from driftgate.supervisor import Supervisor
 
     settings = _settings(args)
     gs = settings.gateway
-    problem = _check_tls(settings, own_registry=not args.registry)
+    problem = _check_tls(settings, own_registry=not args.registry) or _check_device(gs.device)
     if problem:
         print(f"driftgate serve: {problem}", flush=True)
         return 2

@@ -164,7 +164,8 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         if batcher is not None:  # the reconciler tunes every version of a model alike
             config.dynamic_batching.max_queue_delay_microseconds = batcher.config.max_delay_us
             config.dynamic_batching.preferred_batch_size.append(batcher.config.max_rows)
-        config.instance_group.add(name=model.name, count=1, kind=mc.ModelInstanceGroup.KIND_CPU)
+        kind = mc.ModelInstanceGroup.KIND_GPU if lv is not None and lv.on_gpu else mc.ModelInstanceGroup.KIND_CPU
+        config.instance_group.add(name=model.name, count=1, kind=kind)
         config.model_transaction_policy.decoupled = False
         return pb.ModelConfigResponse(config=config)
 

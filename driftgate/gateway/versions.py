@@ -25,21 +25,32 @@ __all__ = ["LoadedVersion", "ScoreSpec", "load_version", "providers_for"]
 log = logging.getLogger("driftgate.gateway.versions")
 
 
+_PROVIDERS = {  # what each --device asks onnxruntime for, in its order of preference
+    "cpu": ("CPUExecutionProvider",),
+    "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+}
+
+
+def _requested(device: str) -> tuple[str, ...]:
+    try:
+        return _PROVIDERS[device]
+    except KeyError:
+        raise ModelLoadError(f"unknown device {device!r}; use 'cpu' or 'cuda'") from None
+
+
 def providers_for(device: str) -> list[str]:
-    """onnxruntime execution providers for a device setting; says clearly when CUDA is absent."""
+    """onnxruntime execution providers for a device setting; says clearly when CUDA is absent from
+    this onnxruntime (checked at start; a session that falls back anyway fails in load_version)."""
     import onnxruntime as ort
 
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    if device == "cuda":
-        available = ort.get_available_providers()
-        if "CUDAExecutionProvider" not in available:
-            raise ModelLoadError(
-                "--device cuda: onnxruntime's CUDAExecutionProvider is not available in this installation "
-                f"(available: {', '.join(available)}); install onnxruntime-gpu with CUDA, or use --device cpu"
-            )
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    raise ModelLoadError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
+    requested = _requested(device)
+    available = ort.get_available_providers()
+    if requested[0] not in available:
+        raise ModelLoadError(
+            f"--device {device}: onnxruntime's {requested[0]} is not available in this installation "
+            f"(available: {', '.join(available)}); install onnxruntime-gpu with CUDA, or use --device cpu"
+        )
+    return list(requested)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +94,7 @@ class LoadedVersion:
     batcher: Batcher | None = None  # set by the reconciler when the model's batching is on
     _idle: asyncio.Event = field(default_factory=asyncio.Event)  # set when draining ends with none in flight
     _run: Any = None  # the session's run, bound once (see bind_run)
+    providers: tuple[str, ...] = field(init=False, default=())  # the session's, the one that runs first
     version_str: str = field(init=False, default="")  # as responses carry it
     key: tuple[str, int] = field(init=False, default=("", 0))  # (model, version), one shared tuple
 
@@ -99,10 +111,16 @@ class LoadedVersion:
         session = self.session
         inner = getattr(session, "_sess", None)
         providers = session.get_providers() if hasattr(session, "get_providers") else ()
+        self.providers = tuple(providers)
         if inner is not None and list(providers) == ["CPUExecutionProvider"] and hasattr(inner, "run"):
             self._run = inner.run  # (output_names, feeds, run_options), as the public run
         else:
             self._run = session.run if session is not None else None
+
+    @property
+    def on_gpu(self) -> bool:
+        """The session runs on CUDA (load_version refuses one that was asked to and fell back)."""
+        return bool(self.providers) and self.providers[0] == "CUDAExecutionProvider"
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._run(self.output_names, feeds, None)  # type: ignore[no-any-return]
@@ -166,12 +184,20 @@ def load_version(
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    requested = _requested(device)
     try:
-        session = ort.InferenceSession(onnx_bytes, sess_options=options, providers=providers_for(device))
-    except ModelLoadError:
-        raise
+        session = ort.InferenceSession(onnx_bytes, sess_options=options, providers=list(requested))
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
         raise ModelLoadError(f"onnxruntime could not load {model} version {version}: {exc}") from exc
+    used = session.get_providers()
+    if not used or used[0] != requested[0]:
+        # onnxruntime falls back to the next provider with a warning when one cannot start (CUDA
+        # libraries missing, no GPU visible): a version asked to run on CUDA would quietly run on the CPU
+        raise ModelLoadError(
+            f"--device {device}: {model} version {version} asked onnxruntime for {', '.join(requested)} but "
+            f"the session's providers are {', '.join(used) or 'none'} ({requested[0]} did not start; "
+            "onnxruntime's log says why)"
+        )
     signature = signature_from_onnx(session)
     output_names = tuple(o.name for o in signature.outputs)
     try:

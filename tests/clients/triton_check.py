@@ -53,6 +53,7 @@ def main(url: str, **ssl: Any) -> None:
     out["inputs"] = [(i["name"], i["datatype"], [int(d) for d in i["shape"]]) for i in mmeta["inputs"]]
     config = client.get_model_config("fraud", as_json=True)["config"]
     out["max_batch_size"] = config["max_batch_size"]
+    out["instance_kinds"] = [g.get("kind", "KIND_AUTO") for g in config.get("instance_group", [])]
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(5, 30)).astype(np.float32)

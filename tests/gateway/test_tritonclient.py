@@ -18,6 +18,7 @@ def test_tritonclient_end_to_end(served):
     assert seen["server"]["name"] == "driftgate"
     assert seen["inputs"] == [["transaction", "FP32", [-1, 30]]]
     assert seen["max_batch_size"] > 0
+    assert seen["instance_kinds"] == ["KIND_CPU"]  # served with --device cpu (the default)
     assert seen["infer"] == {"shape": [5, 2], "version": "1", "id": "t1", "rows_sum_to_one": True}
     assert seen["bad_shape"] == "StatusCode.INVALID_ARGUMENT"
     assert seen["stream_ids"] == ["s0", "s1", "s2"]
