@@ -17,9 +17,9 @@ import pytest
 from registry_helpers import make_settings, npy
 
 from driftgate.cli.main import main as cli_main
+from driftgate.control_channel import grpc_options
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.proto.v1 import control_pb2_grpc
-from driftgate.registry.api.grpc_api import grpc_options
 from driftgate.registry.server import RegistryServer
 from driftgate.settings import RolloutSettings
 from tests.auth_helpers import local_aio_channel
