@@ -22,7 +22,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY driftgate ./driftgate
 RUN /opt/driftgate/bin/pip install --no-cache-dir . \
-    && /opt/driftgate/bin/python -c "import driftgate.gateway.server, driftgate.registry.server, driftgate.dashboard.app, driftgate.cli.main"
+    && /opt/driftgate/bin/python -c "import driftgate.gateway.server, driftgate.registry.server, driftgate.registry.dashboard.app, driftgate.cli.main"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG UID=10001

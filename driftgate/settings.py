@@ -139,7 +139,7 @@ class RegistrySettings(BaseModel):
     dashboard_host: str = "127.0.0.1"
     """Address the web dashboard listens on (loopback by default: it shows the control plane)."""
     dashboard_port: int = 8006
-    """Web dashboard port (driftgate/dashboard); 0 picks a free one, -1 turns it off."""
+    """Web dashboard port (driftgate/registry/dashboard); 0 picks a free one, -1 turns it off."""
     insecure: bool = False
     """Allow listening on a non-loopback address without TLS (the registry refuses to otherwise)."""
     metrics_host: str = "127.0.0.1"

@@ -32,7 +32,7 @@ class Layer:
     may_import: tuple[str, ...]  # other layers; its own is always allowed
 
 
-# Bottom first. The data plane and the control plane (the registry's rows and the dashboard) never import
+# Bottom first. The data plane and the control plane (the registry's rows) never import
 # each other: what both need (the protos, the latency buckets the gateways count in and the registry adds
 # up, the control channel's limits) lives in the shared layer. Inside the registry each part imports only
 # the parts below it. The CLI and the benchmark scripts reach the registry and the gateways over their APIs
@@ -60,9 +60,9 @@ LAYERS: tuple[Layer, ...] = (
     Layer("registry access", ("driftgate.registry.access",), ("shared", "registry store", "registry catalogue")),
     Layer("registry replicas", ("driftgate.registry.replicas",), ("shared", "registry store")),
     Layer("registry api", ("driftgate.registry.api",), REGISTRY_ADAPTERS),
-    Layer("dashboard", ("driftgate.dashboard",), REGISTRY_ADAPTERS),
+    Layer("registry dashboard", ("driftgate.registry.dashboard",), REGISTRY_ADAPTERS),
     Layer("registry root", ("driftgate.registry.__init__", "driftgate.registry.server", "driftgate.registry.tables"),
-          (*REGISTRY_ADAPTERS, "demo", "registry replicas", "registry api", "dashboard")),
+          (*REGISTRY_ADAPTERS, "demo", "registry replicas", "registry api", "registry dashboard")),
     Layer("load tools", ("driftgate.bench",), ("shared", "demo")),
     Layer("cli", ("driftgate.cli",), ("shared", "demo", "load tools")),
     Layer("composition roots", (
@@ -265,7 +265,7 @@ def test_the_cli_imports_neither_plane():
         "build_parser()\n"
         "import driftgate.cli._client, driftgate.cli.demo_cmd\n"
         "bad = sorted(m for m in sys.modules if m == 'sqlalchemy' or m.split('.')[:2] in "
-        "(['driftgate', 'registry'], ['driftgate', 'gateway'], ['driftgate', 'dashboard']))\n"
+        "(['driftgate', 'registry'], ['driftgate', 'gateway']))\n"
         "print(' '.join(bad))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

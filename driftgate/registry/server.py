@@ -9,7 +9,7 @@
         every call through AuthInterceptor (driftgate.auth: the one table of who may call what)
       StatsReporter(TrafficHistory): per-version traffic windows from the gateways' reports
       Prometheus /metrics (RegistryCollector) when settings.registry.metrics_port >= 0 (loopback default)
-      DashboardServer (driftgate/dashboard): the web dashboard on settings.registry.dashboard_port,
+      DashboardServer (driftgate/registry/dashboard): the web dashboard on settings.registry.dashboard_port,
         uvicorn in this process's event loop, reading and acting through the same core objects
 
 Once serving, ``<home>/registry.addr`` holds "host:port" (written atomically) so that the CLI and
@@ -65,7 +65,7 @@ from driftgate.settings import Settings
 from driftgate.tls import ServerCertificates, add_port, check_bind, server_certificates, transport_name
 
 if TYPE_CHECKING:
-    from driftgate.dashboard import Authenticator, DashboardServer
+    from driftgate.registry.dashboard import Authenticator, DashboardServer
 
 __all__ = ["ADDRESS_FILE", "CONTROL_SERVICE", "DEMO_MODEL", "SERVICES", "RegistryServer"]
 
@@ -210,7 +210,7 @@ class RegistryServer:
         if rs.dashboard_port < 0:
             return None
         # imported here: the dashboard reads the registry's core, whose package imports this module
-        from driftgate.dashboard import DashboardServer, Readout, RegistryParts, build_app
+        from driftgate.registry.dashboard import DashboardServer, Readout, RegistryParts, build_app
 
         parts = RegistryParts(
             catalogue=self.catalogue, gateways=self.gateways, drift=self.drift, aggregator=self.aggregator,

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 
-from driftgate.dashboard.access import PUBLIC, ROUTE_ROLES, VIEWER, allows
-from driftgate.dashboard.app import build_app
-from driftgate.dashboard.sessions import COOKIE
 from driftgate.registry.catalogue.records import GatewayStatus, LoadedVersion
+from driftgate.registry.dashboard.access import PUBLIC, ROUTE_ROLES, VIEWER, allows
+from driftgate.registry.dashboard.app import build_app
+from driftgate.registry.dashboard.sessions import COOKIE
 from tests.dashboard.dashboard_helpers import Dashboard, start_dashboard
 
 ROLES = ("viewer", "operator", "admin")

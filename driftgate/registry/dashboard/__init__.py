@@ -8,11 +8,11 @@ log, and operators' actions; authenticated with the control plane's tokens.
     server    uvicorn in the registry's event loop
 """
 
-from driftgate.dashboard.access import ROUTE_ROLES, Authenticator
-from driftgate.dashboard.app import build_app
-from driftgate.dashboard.readout import Readout, RegistryParts
-from driftgate.dashboard.server import DashboardServer
-from driftgate.dashboard.sessions import SessionStore
+from driftgate.registry.dashboard.access import ROUTE_ROLES, Authenticator
+from driftgate.registry.dashboard.app import build_app
+from driftgate.registry.dashboard.readout import Readout, RegistryParts
+from driftgate.registry.dashboard.server import DashboardServer
+from driftgate.registry.dashboard.sessions import SessionStore
 
 __all__ = [
     "ROUTE_ROLES",

@@ -31,10 +31,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from driftgate.dashboard.access import PUBLIC, ROUTE_ROLES, Authenticator, Principal, allows
-from driftgate.dashboard.readout import Readout
-from driftgate.dashboard.sessions import COOKIE, Session, SessionStore
 from driftgate.errors import Conflict, DriftgateError, InvalidRequest, NotFound, Unavailable
+from driftgate.registry.dashboard.access import PUBLIC, ROUTE_ROLES, Authenticator, Principal, allows
+from driftgate.registry.dashboard.readout import Readout
+from driftgate.registry.dashboard.sessions import COOKIE, Session, SessionStore
 
 __all__ = ["HTTP_STATUS", "build_app"]
 
