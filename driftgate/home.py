@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_HOME",
     "PRIVATE_DIR_MODE",
     "PRIVATE_FILE_MODE",
     "prepare_home",
@@ -27,6 +28,10 @@ __all__ = [
     "restrict",
     "write_private",
 ]
+
+DEFAULT_HOME = Path(".driftgate")
+"""--home when none is given; ``args.home is DEFAULT_HOME`` tells a command that it was not given
+(``driftgate demo`` then uses a temporary folder)."""
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600

@@ -193,7 +193,7 @@ def _demo(args: argparse.Namespace) -> int:
         if not quiet:
             print(f"{time.monotonic() - started:6.1f}s  {text}", flush=True)
 
-    from driftgate.cli.main import DEFAULT_HOME
+    from driftgate.home import DEFAULT_HOME
 
     tmp = None
     if args.home is DEFAULT_HOME:  # no --home given: a folder of its own, not the user's ./.driftgate

@@ -22,12 +22,9 @@ from pathlib import Path
 
 from driftgate.cli._tls import add_client_options
 from driftgate.cli.extras import MissingExtra
+from driftgate.home import DEFAULT_HOME
 
 __all__ = ["DEFAULT_HOME", "build_parser", "main"]
-
-DEFAULT_HOME = Path(".driftgate")
-"""--home when none is given; ``args.home is DEFAULT_HOME`` tells a command that it was not given
-(``driftgate demo`` then uses a temporary folder)."""
 
 # Each module exposes register(subparsers); a subcommand sets args.func(args) -> int.
 SUBCOMMAND_MODULES = (
