@@ -1,8 +1,8 @@
 """Every table the registry declares, on the one ``metadata`` of driftgate.registry.store.db.
 
 Each part declares the tables it owns next to the code that uses them (store/db.py: models,
-versions, traffic, events; catalogue/artifact_db.py; observation/labels.py and held_labels.py;
-loop/rollout_db.py; access/tokens.py). The database gets them only from the migrations
+versions, traffic, events; catalogue/artifact_db.py; observation/scored_tables.py,
+held_labels.py and accuracy.py; loop/rollout_db.py; access/tokens.py). The database gets them only from the migrations
 (driftgate.registry.store.schema); this module gathers them for what compares the two: the test
 that holds migrations and code to one schema, and the draft of a new migration (docs/migrations.md).
 """
@@ -14,13 +14,13 @@ from sqlalchemy import MetaData
 from driftgate.registry.access import tokens
 from driftgate.registry.catalogue import artifact_db
 from driftgate.registry.loop import rollout_db
-from driftgate.registry.observation import held_labels, labels
+from driftgate.registry.observation import accuracy, held_labels, scored_tables
 from driftgate.registry.store import db, schema
 
 __all__ = ["declared_metadata", "draft"]
 
 # importing a part declares its tables on db.metadata; named here so that the import is the point
-TABLE_OWNERS = (db, artifact_db, held_labels, labels, rollout_db, tokens)
+TABLE_OWNERS = (db, artifact_db, accuracy, held_labels, scored_tables, rollout_db, tokens)
 
 
 def declared_metadata() -> MetaData:

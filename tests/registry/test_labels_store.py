@@ -9,8 +9,10 @@ import pytest
 from driftgate.errors import InvalidRequest
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.registry.api.feedback_api import convert_scored
-from driftgate.registry.observation import labels as labels_module
-from driftgate.registry.observation.labels import LabelStore, ScoredBatch, id_hashes, scored_chunks
+from driftgate.registry.observation import row_ids
+from driftgate.registry.observation.labels import LabelStore, ScoredBatch
+from driftgate.registry.observation.row_ids import id_hashes
+from driftgate.registry.observation.scored_tables import scored_chunks
 from driftgate.registry.store.db import Database
 from driftgate.settings import AccuracySettings
 
@@ -72,7 +74,7 @@ def test_scored_since_counts_rows_inside_a_chunk(store: LabelStore) -> None:
 
 
 def test_equal_hashes_are_told_apart_by_the_ids_bytes(store: LabelStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(labels_module, "id_hashes", lambda encoded: np.zeros(len(encoded), dtype="<u8"))
+    monkeypatch.setattr(row_ids, "id_hashes", lambda encoded: np.zeros(len(encoded), dtype="<u8"))
     store.ingest("g", [batch(["a", "bb", "c"], [0.1, 0.2, 0.3])])
     r = store.submit("m", ["bb", "zz", "b"], [1, 0, 0])
     assert (r.joined, r.held, r.expired) == (1, 2, 0)
@@ -129,7 +131,7 @@ def test_a_failed_join_applies_nothing(store: LabelStore, monkeypatch) -> None: 
     def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(labels_module, "_same_bytes", boom)
+    monkeypatch.setattr(row_ids, "same_bytes", boom)
     with pytest.raises(RuntimeError):
         store.submit("m", ["a", "b"], [1, 1])
     assert store.labelled("m", 0.0).label.size == 0
@@ -157,37 +159,9 @@ def test_report_columns_packed_or_repeated() -> None:
         convert_scored(pb.ScoredRecords(model="m", version=1, ids=["a"], scores_f32=b"abc", at_f64=b"12345678"))
 
 
-def test_rows_kept_a_row_per_request_move_into_chunks(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    db = Database.for_home(tmp_path)
-    with db.begin() as conn:  # the tables of the registry before chunks, as it left them
-        conn.exec_driver_sql(
-            "CREATE TABLE scored_rows (id INTEGER PRIMARY KEY AUTOINCREMENT, model VARCHAR(200), "
-            "request_id VARCHAR(300), version INTEGER, score FLOAT, scored_at FLOAT, label INTEGER, labelled_at FLOAT)"
-        )
-        conn.exec_driver_sql(
-            "CREATE TABLE scored_expired (id INTEGER PRIMARY KEY AUTOINCREMENT, model VARCHAR(200), "
-            "request_id VARCHAR(300))"
-        )
-        conn.exec_driver_sql(
-            "INSERT INTO scored_rows (model, request_id, version, score, scored_at, label, labelled_at) VALUES "
-            f"('m', 'a', 1, 0.9, {T}, 1, {T + 9}), ('m', 'b', 1, 0.1, {T}, NULL, NULL), "
-            f"('m', 'c', 2, 0.2, {T}, NULL, NULL)"
-        )
-        conn.exec_driver_sql("INSERT INTO scored_expired (model, request_id) VALUES ('m', 'gone')")
-    store = LabelStore(db, AccuracySettings(trim_interval_s=0), Clock())
-    assert store.scored_counts("m", 0.0) == {1: 2, 2: 1}
-    rows = store.labelled("m", 0.0)
-    assert (rows.score.tolist(), rows.label.tolist(), rows.labelled_at.tolist()) == ([0.9], [1], [T + 9])
-    r = store.submit("m", ["a", "b", "c", "gone", "new"], [0, 1, 0, 1, 1])
-    assert (r.joined, r.duplicates, r.expired, r.held) == (2, 1, 1, 1)
-    LabelStore(db, AccuracySettings())  # the old tables are gone: nothing moves twice
-    assert store.scored_counts("m", 0.0) == {1: 2, 2: 1}
-    db.dispose()
-
-
 def test_large_batches_hash_and_compare_in_slices(store: LabelStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(labels_module, "_HASH_SLICE", 3)
-    monkeypatch.setattr(labels_module, "_COMPARE_SLICE", 2)
+    monkeypatch.setattr(row_ids, "HASH_SLICE", 3)
+    monkeypatch.setattr(row_ids, "COMPARE_SLICE", 2)
     ids = [f"id-{i}" + "x" * (i % 11) for i in range(10)]
     whole = id_hashes([s.encode() for s in ids])
     assert whole.tolist() == [id_hashes([s.encode()])[0] for s in ids]

@@ -39,11 +39,13 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Column, String, Table, Text, delete, insert, select
 
 from driftgate.errors import InvalidRequest
 from driftgate.registry.catalogue.catalogue import Catalogue
-from driftgate.registry.observation.labels import JoinResult, LabelStore, accuracy_settings
+from driftgate.registry.observation.label_join import JoinResult
+from driftgate.registry.observation.labels import LabelStore
+from driftgate.registry.store.db import metadata
 from driftgate.settings import AccuracySettings
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "ModelAccuracySettings",
     "VersionAccuracy",
     "accuracy_metrics",
+    "accuracy_settings",
     "roc_auc",
 ]
 
@@ -62,6 +65,14 @@ log = logging.getLogger("driftgate.registry.accuracy")
 DEFAULT_WINDOW_SECONDS = 7 * 86_400.0
 ALERT_LOOKBACK_WINDOWS = 4  # alerts look at most alert_windows * this many evaluation windows back
 NAN = float("nan")
+
+# the per-model overrides an operator set (SetAccuracySettings), on the shared metadata
+accuracy_settings = Table(
+    "accuracy_settings",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("settings", Text, nullable=False),  # JSON: the fields set for this model
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ held_labels = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("model", String(200), nullable=False),
     Column("rid", String(400), nullable=False),  # the request id (row id) the label names
-    Column("hash", BigInteger, nullable=False),  # labels.id_hashes of rid, as a signed 64-bit integer
+    Column("hash", BigInteger, nullable=False),  # row_ids.id_hashes of rid, as a signed 64-bit integer
     Column("label", Integer, nullable=False),
     Column("labelled_at", Float, nullable=False),  # unix seconds
     Column("received_at", Float, nullable=False),  # unix seconds: the hold counts from here
