@@ -16,12 +16,16 @@ exit 2 when the database is newer than this driftgate.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftgate.cli._tls import add_server_options
 from driftgate.cli.argtypes import integer
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from driftgate.registry.catalogue.catalogue import Catalogue
+    from driftgate.registry.catalogue.records import VersionRecord
+
+__all__ = ["ensure_demo_model", "register"]
 
 STOP_GRACE_S = 5.0
 
@@ -117,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             return 1
         try:
-            demo = asyncio.ensure_future(server.ensure_demo_model())
+            demo = asyncio.ensure_future(ensure_demo_model(server.catalogue, settings.registry.demo))
             stopping = asyncio.ensure_future(stop.wait())
             await asyncio.wait({demo, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if stop.is_set():
@@ -142,6 +146,34 @@ def _run(args: argparse.Namespace) -> int:
     except ImportError:  # not on Windows
         return asyncio.run(main())
     return uvloop.run(main())
+
+
+async def ensure_demo_model(catalogue: Catalogue, enabled: bool) -> VersionRecord | None:
+    """Train and register the demo model (driftgate.demo.seed) when ``enabled`` and ``catalogue``
+    holds no model; returns its VersionRecord, else None. The registry command composes this with
+    the registry server, which knows nothing of the demo."""
+    import asyncio
+    import logging
+
+    from driftgate.registry.catalogue.records import RegisterRequest
+
+    if not enabled:
+        return None
+    registered = await asyncio.to_thread(catalogue.list_models)
+    if registered:
+        return None
+    from driftgate.demo.seed import DEMO_MODEL, DEMO_ROWS, train_demo_version
+
+    log = logging.getLogger("driftgate.registry")
+    log.info("no model registered: training the demo model %r on %d transactions", DEMO_MODEL, DEMO_ROWS)
+    trained = await asyncio.to_thread(train_demo_version)
+    request = RegisterRequest(
+        model=DEMO_MODEL, onnx=trained.onnx, reference=trained.reference, source="demo", metrics=trained.metrics,
+        description=trained.description, actor="driftgate", feature_names=trained.feature_names,
+    )
+    record = await asyncio.to_thread(catalogue.register_version, request)
+    log.info("registered %s version %d", record.model, record.version)
+    return record
 
 
 def register(sub: Any) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import math
 import time
@@ -47,7 +46,6 @@ from driftgate.registry.catalogue.artifact_db import DatabaseArtifacts
 from driftgate.registry.catalogue.artifacts import Artifacts, ArtifactStore
 from driftgate.registry.catalogue.catalogue import Catalogue
 from driftgate.registry.catalogue.gateways import GatewayTracker
-from driftgate.registry.catalogue.records import RegisterRequest, VersionRecord
 from driftgate.registry.loop.controller import LoopController
 from driftgate.registry.loop.retrain import Retrainer
 from driftgate.registry.loop.rollout import RolloutManager
@@ -67,7 +65,7 @@ from driftgate.tls import ServerCertificates, add_port, check_bind, server_certi
 if TYPE_CHECKING:
     from driftgate.registry.dashboard import Authenticator, DashboardServer
 
-__all__ = ["ADDRESS_FILE", "CONTROL_SERVICE", "DEMO_MODEL", "SERVICES", "RegistryServer"]
+__all__ = ["ADDRESS_FILE", "CONTROL_SERVICE", "SERVICES", "RegistryServer"]
 
 log = logging.getLogger("driftgate.registry")
 
@@ -75,8 +73,6 @@ ADDRESS_FILE = "registry.addr"
 CONTROL_SERVICE = control_pb2.DESCRIPTOR.services_by_name["Control"].full_name
 # every driftgate service the registry serves (reflection lists them; the auth table test calls them all)
 SERVICES = (CONTROL_SERVICE, FEEDBACK_SERVICE, rollout_pb2.DESCRIPTOR.services_by_name["Rollouts"].full_name)
-DEMO_MODEL = "fraud"
-DEMO_ROWS = 50_000
 
 
 def _connectable(host: str) -> str:
@@ -319,18 +315,6 @@ class RegistryServer:
         if self._server is not None:
             await self._server.wait_for_termination()
 
-    async def ensure_demo_model(self) -> VersionRecord | None:
-        """Train and register the demo model "fraud" when the registry is empty and demo is on."""
-        if not self.settings.registry.demo:
-            return None
-        if await asyncio.to_thread(self.catalogue.list_models):
-            return None
-        log.info("no model registered: training the demo model %r on %d transactions", DEMO_MODEL, DEMO_ROWS)
-        request = await asyncio.to_thread(_demo_request)
-        record = await asyncio.to_thread(self.catalogue.register_version, request)
-        log.info("registered %s version %d", record.model, record.version)
-        return record
-
 
 def _artifact_store(settings: Settings, db: Database) -> Artifacts:
     """The store the settings name; "auto": files under <home> on SQLite, the database elsewhere."""
@@ -338,28 +322,6 @@ def _artifact_store(settings: Settings, db: Database) -> Artifacts:
     if kind == "database" or (kind == "auto" and not db.is_sqlite):
         return DatabaseArtifacts(db)
     return ArtifactStore(settings.home / "artifacts")
-
-
-def _demo_request() -> RegisterRequest:
-    import numpy as np
-
-    from driftgate.demo import generate, train_demo_model
-
-    data = generate(DEMO_ROWS, seed=0)
-    trained = train_demo_model(data.X, data.y, seed=0)
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(trained.reference, dtype=np.float32), allow_pickle=False)
-    metrics = {str(k): float(v) for k, v in trained.metrics.items() if isinstance(v, int | float)}
-    return RegisterRequest(
-        model=DEMO_MODEL,
-        onnx=trained.onnx,
-        reference=buf.getvalue(),
-        source="demo",
-        metrics=metrics,
-        description=f"demo {trained.kind} fraud model trained on {DEMO_ROWS} synthetic transactions",
-        actor="driftgate",
-        feature_names=tuple(trained.feature_names),
-    )
 
 
 def _threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[[int], None]) -> Callable[[int], None]:

@@ -1,19 +1,28 @@
-"""The server: WatchConfig, FetchArtifact, health, reflection, the address file, the demo model."""
+"""The server: WatchConfig, FetchArtifact, health, reflection, the address file; the demo model is the
+registry command's, not the server's."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from registry_helpers import Models, Running, make_settings, register
 
+from driftgate.cli.registry_cmd import ensure_demo_model
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.registry.catalogue.records import RegisterRequest
 from driftgate.registry.server import RegistryServer
 from tests.auth_helpers import local_aio_channel
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_watch_config_sends_current_then_each_change(registry: Running, models: Models) -> None:
@@ -134,13 +143,37 @@ async def test_database_is_durable_across_restarts(settings, models: Models) -> 
 
 
 @pytest.mark.slow
-async def test_ensure_demo_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = make_settings(tmp_path)
-    settings = settings.model_copy(update={"registry": settings.registry.model_copy(update={"demo": True})})
-    server = RegistryServer(settings)
-    record = await server.ensure_demo_model()
+async def test_the_registry_command_registers_the_demo_model_on_an_empty_registry(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server = RegistryServer(make_settings(tmp_path))
+    assert await ensure_demo_model(server.catalogue, enabled=False) is None  # --no-demo
+    record = await ensure_demo_model(server.catalogue, enabled=True)
     assert record is not None and (record.model, record.version, record.source) == ("fraud", 1, "demo")
     assert record.profile is not None and len(record.profile["features"]) == 30
     assert record.metrics
-    assert await server.ensure_demo_model() is None  # only when empty
+    assert await ensure_demo_model(server.catalogue, enabled=True) is None  # only when empty
     server.db.dispose()
+
+
+def test_a_registry_started_alone_knows_nothing_of_the_demo(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The demo is the registry command's to compose (driftgate.cli.registry_cmd): a RegistryServer
+    that starts, serves and stops, demo setting on, never imports driftgate.demo."""
+    script = textwrap.dedent(f"""
+        import asyncio, sys
+        from pathlib import Path
+        from driftgate.registry.server import RegistryServer
+        from driftgate.settings import RegistrySettings, Settings
+
+        async def main():
+            server = RegistryServer(Settings(home=Path({str(tmp_path / "home")!r}),
+                                             registry=RegistrySettings(port=0, dashboard_port=-1, demo=True)))
+            await server.start()
+            assert await asyncio.to_thread(server.catalogue.list_models) == []
+            await server.stop(0.1)
+
+        asyncio.run(main())
+        print(sorted(m for m in sys.modules if m.startswith("driftgate.demo")))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
