@@ -62,7 +62,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("registry api", ("driftgate.registry.api",), REGISTRY_ADAPTERS),
     Layer("registry dashboard", ("driftgate.registry.dashboard",), REGISTRY_ADAPTERS),
     Layer("registry root", ("driftgate.registry.__init__", "driftgate.registry.server", "driftgate.registry.tables"),
-          (*REGISTRY_ADAPTERS, "demo", "registry replicas", "registry api", "registry dashboard")),
+          (*REGISTRY_ADAPTERS, "registry replicas", "registry api", "registry dashboard")),
     Layer("load tools", ("driftgate.bench",), ("shared", "demo")),
     Layer("cli", ("driftgate.cli",), ("shared", "demo", "load tools")),
     Layer("composition roots", (
