@@ -10,12 +10,12 @@ then concurrency 1 (the uncontended p99). Scenarios: the demo model unbatched (s
 with adaptive batching on (--max-batch 32, --max-delay-us 2000), where admitted requests wait
 across an await. Writes bench/results/admission-<stamp>.json.
 
-    flock /tmp/driftgate-cpu.lock python bench/admission.py HOME --balancer [--lb-limit 8] [--rounds 2]
+    flock /tmp/driftgate-cpu.lock python bench/admission.py HOME --balancer [--lb-limit 4,8] [--rounds 2]
 
-Admission at the balancer: ``driftgate serve`` (default --max-inflight) and two HAProxy processes from
-deploy/haproxy/haproxy.cfg (h2c) in front of it, one with the per-gateway limit (DRIFTGATE_GATEWAY_MAXCONN,
+Admission at the balancer: ``driftgate serve`` (default --max-inflight) and HAProxy processes from
+deploy/haproxy/haproxy.cfg (h2c) in front of it: one for each per-gateway limit (DRIFTGATE_GATEWAY_MAXCONN,
 --lb-limit) and one without (a limit no load reaches). Each round loads, in turn, the gateway directly,
-HAProxy without the limit and HAProxy with it: concurrency 256 with clients that resend at once after a
+HAProxy without a limit and HAProxy with each limit: concurrency 256 with clients that resend at once after a
 refusal, concurrency 256 with clients that back off (--backoff-ms, 0.5-1.5x), then concurrency 1 (the
 uncontended p99 on the same path). The demo model, scored inline. Also records the CPU seconds HAProxy
 used in each run. Writes bench/results/admission-balancer-<stamp>.json.
@@ -105,12 +105,15 @@ def balancer_main(args: argparse.Namespace) -> None:
                        "--registry-port", "0", "--host", "127.0.0.1"], home / "serve.log",
                       r"gateway listening on (\S+)")
     procs.append(serve)
-    on, on_address = _haproxy(gw, args.lb_limit, home / "haproxy-on.log")
     off, off_address = _haproxy(gw, 1_000_000, home / "haproxy-off.log")  # a limit no load here reaches
-    procs += [on, off]
+    procs.append(off)
     paths: dict[str, tuple[str, subprocess.Popen[bytes] | None]] = {
-        "direct": (gw, None), "haproxy, no limit": (off_address, off),
-        f"haproxy, limit {args.lb_limit}": (on_address, on)}
+        "direct": (gw, None), "haproxy, no limit": (off_address, off)}
+    limits = [int(x) for x in args.lb_limit.split(",")]
+    for n in limits:
+        on, on_address = _haproxy(gw, n, home / f"haproxy-{n}.log")
+        procs.append(on)
+        paths[f"haproxy, limit {n}"] = (on_address, on)
     time.sleep(5)  # the gateway READY, HAProxy listening
     runs = []
     try:
@@ -130,7 +133,7 @@ def balancer_main(args: argparse.Namespace) -> None:
             p.wait(60)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = ROOT / "bench" / "results" / f"admission-balancer-{stamp}.json"
-    out.write_text(json.dumps({"command": " ".join(sys.argv), "lb_limit": args.lb_limit, "seconds": args.seconds,
+    out.write_text(json.dumps({"command": " ".join(sys.argv), "lb_limits": limits, "seconds": args.seconds,
                                "backoff_ms": args.backoff_ms, "results": runs}, indent=1))
     print(f"wrote {out}")
 
@@ -142,7 +145,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--balancer", action="store_true", help="admission at HAProxy on against off (see above)")
-    ap.add_argument("--lb-limit", type=int, default=8, help="--balancer: DRIFTGATE_GATEWAY_MAXCONN")
+    ap.add_argument("--lb-limit", default="8", help="--balancer: DRIFTGATE_GATEWAY_MAXCONN (list: one HAProxy each)")
     ap.add_argument("--backoff-ms", type=int, default=100, help="--balancer: the backing-off clients' wait")
     args = ap.parse_args()
     if args.balancer:
