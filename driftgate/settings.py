@@ -92,7 +92,8 @@ class GatewaySettings(BaseModel):
     It bounds what requests held across an await (adaptive batching, large batches, slow models)
     can pile up; calls grpc has not handed to the worker yet wait in grpc's own queue, which this
     does not see (bench/admission.md). 64 cost no goodput with batching at 32 rows, where 8 halved
-    it (bench/admission.md)."""
+    it (bench/admission.md). The p99 of admitted requests under overload is bounded at the balancer
+    (deploy/haproxy/haproxy.cfg, DRIFTGATE_GATEWAY_MAXCONN), which sees that queue's arrivals."""
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=4096)
     """Largest request message the inference service accepts (and response it sends); grpc
     refuses a larger one with RESOURCE_EXHAUSTED before the gateway reads it. 4 MiB holds ~34,000

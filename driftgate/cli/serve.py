@@ -34,7 +34,8 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="onnxruntime device (default cpu)")
     p.add_argument("--max-inflight", type=_count, default=None, metavar="N",
                    help="inference calls a worker holds at once; beyond, RESOURCE_EXHAUSTED at once "
-                        "(default 64; 0: no limit)")
+                        "(default 64; 0: no limit). Calls waiting in grpc's queue are not counted: to bound "
+                        "p99 under overload, limit at the balancer (docs/deploy.md)")
     add_server_options(p)
 
 

@@ -1,15 +1,17 @@
 """Admission: at most ``limit`` inference calls in flight in one worker; the rest are refused at
 once with RESOURCE_EXHAUSTED, before their request is read.
 
-Where calls wait. grpc.aio turns every call it accepts into a task on the event loop at once; the
-task receives the request, runs the handler, sends the response. A request scored inline never
-awaits inside the handler, so counting in the handler sees one request at a time while hundreds of
-accepted calls wait on the loop for their turn: under 256 concurrent clients that wait is the
-latency (p99 ~270 ms at 512 clients, issue 14). So the count starts where grpc first runs Python
-code for a call, a server interceptor (run in the call's task, before the request is received),
-and ends when the call's task is done (response or status sent, or the call cancelled): a done
-callback on that task, so a call that ends in any way (cancelled before its request arrived, a
-message too large for grpc) is released.
+What it bounds: the calls this worker holds, not the queue before it. grpc.aio asks core for the
+next call only after it has made the last one's task, so under far more clients than the loop
+serves the backlog waits in grpc core's queue of unrequested calls, which no Python code sees; a
+call refused here has already waited its turn there. The p99 of admitted requests under overload
+is bounded in front, at the balancer (deploy/haproxy/haproxy.cfg, bench/admission.md). This limit
+bites where requests are held across an await (adaptive batching, large batches, slow models).
+
+The count starts where grpc first runs Python code for a call, a server interceptor (run in the
+call's task, before the request is received), and ends when the call's task is done (response or
+status sent, or the call cancelled): a done callback on that task, so a call that ends in any way
+(cancelled before its request arrived, a message too large for grpc) is released.
 
 The interceptor returns the handler itself for the methods it guards (no second coroutine through
 grpc's continuation) and a refusing handler (driftgate.grpc_edge.refusal) beyond the limit, so a
