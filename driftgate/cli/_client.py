@@ -131,12 +131,14 @@ def registry_channel(args: argparse.Namespace) -> Iterator[Any]:
 
 
 @contextmanager
-def connect(args: argparse.Namespace) -> Iterator[Any]:
-    """A ControlStub on a channel to the registry (registry_channel)."""
-    from driftgate.proto.v1 import control_pb2_grpc
+def connect(args: argparse.Namespace, stub: Callable[[Any], Any] | None = None) -> Iterator[Any]:
+    """A stub on a channel to the registry (registry_channel): the Control service's, or that of
+    ``stub`` (a generated stub class: RolloutsStub, FeedbackStub)."""
+    from driftgate.proto.v1.control_pb2_grpc import ControlStub
 
+    make = stub or ControlStub
     with registry_channel(args) as channel:
-        yield control_pb2_grpc.ControlStub(channel)
+        yield make(channel)
 
 
 def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -51,11 +51,11 @@ def _setting(text: str) -> tuple[str, float | int]:
 
 
 def _accuracy(args: argparse.Namespace) -> int:
-    from driftgate.cli._client import actor, print_json
-    from driftgate.cli.feedback import feedback_stub
+    from driftgate.cli._client import actor, connect, print_json
     from driftgate.proto.v1 import feedback_pb2
+    from driftgate.proto.v1.feedback_pb2_grpc import FeedbackStub
 
-    with feedback_stub(args) as stub:
+    with connect(args, FeedbackStub) as stub:
         if args.set:
             stub.UpdateAccuracySettings(
                 feedback_pb2.UpdateAccuracySettingsRequest(model=args.name, actor=actor(), **dict(args.set)),

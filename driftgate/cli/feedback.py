@@ -11,14 +11,12 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LabelFile", "feedback_stub", "read_labels_csv", "register"]
+__all__ = ["LabelFile", "read_labels_csv", "register"]
 
 
 @dataclass
@@ -97,24 +95,15 @@ def read_labels_csv(path: Path) -> LabelFile:
     return out
 
 
-@contextmanager
-def feedback_stub(args: argparse.Namespace) -> Iterator[Any]:
-    """A FeedbackStub on a channel to the registry (found as for every operator command)."""
-    from driftgate.cli._client import registry_channel
-    from driftgate.proto.v1 import feedback_pb2_grpc
-
-    with registry_channel(args) as channel:
-        yield feedback_pb2_grpc.FeedbackStub(channel)
-
-
 def _feedback(args: argparse.Namespace) -> int:
     import grpc
 
-    from driftgate.cli._client import CliError, actor, print_json
+    from driftgate.cli._client import CliError, actor, connect, print_json
     from driftgate.proto.v1 import feedback_pb2
+    from driftgate.proto.v1.feedback_pb2_grpc import FeedbackStub
 
     labels = read_labels_csv(args.file)
-    with feedback_stub(args) as stub:
+    with connect(args, FeedbackStub) as stub:
         try:
             result = stub.SubmitLabels(
                 feedback_pb2.SubmitLabelsRequest(

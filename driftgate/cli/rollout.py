@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from driftgate.text_table import TextTable
@@ -20,15 +18,6 @@ from driftgate.text_table import TextTable
 __all__ = ["register"]
 
 ACTIONS = ("status", "pause", "resume", "abort", "promote", "rollback")
-
-
-@contextmanager
-def _stub(args: argparse.Namespace) -> Iterator[Any]:
-    from driftgate.cli._client import registry_channel
-    from driftgate.proto.v1 import rollout_pb2_grpc
-
-    with registry_channel(args) as channel:
-        yield rollout_pb2_grpc.RolloutsStub(channel)
 
 
 def _pairs(items: list[str] | None) -> dict[str, str]:
@@ -79,10 +68,11 @@ def _print_status(reply: Any) -> None:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from driftgate.cli._client import actor, print_json
+    from driftgate.cli._client import actor, connect, print_json
     from driftgate.proto.v1 import rollout_pb2 as pb
+    from driftgate.proto.v1.rollout_pb2_grpc import RolloutsStub
 
-    with _stub(args) as stub:
+    with connect(args, RolloutsStub) as stub:
         run = stub.Retrain(
             pb.RetrainRequest(
                 model=args.name, data_source=args.data_source or "", data_options=_pairs(args.data_option),
@@ -111,10 +101,11 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _rollout(args: argparse.Namespace) -> int:
-    from driftgate.cli._client import actor, print_json
+    from driftgate.cli._client import actor, connect, print_json
     from driftgate.proto.v1 import rollout_pb2 as pb
+    from driftgate.proto.v1.rollout_pb2_grpc import RolloutsStub
 
-    with _stub(args) as stub:
+    with connect(args, RolloutsStub) as stub:
         if args.action == "status":
             reply = stub.GetRollout(pb.GetRolloutRequest(model=args.name), timeout=30)
         else:
@@ -128,10 +119,11 @@ def _rollout(args: argparse.Namespace) -> int:
 
 
 def _policy(args: argparse.Namespace) -> int:
-    from driftgate.cli._client import actor, print_json
+    from driftgate.cli._client import actor, connect, print_json
     from driftgate.proto.v1 import rollout_pb2 as pb
+    from driftgate.proto.v1.rollout_pb2_grpc import RolloutsStub
 
-    with _stub(args) as stub:
+    with connect(args, RolloutsStub) as stub:
         current = stub.GetRetrainPolicy(pb.GetRetrainPolicyRequest(model=args.name), timeout=30)
         changing = any(x is not None for x in (args.on, args.every, args.data_source, args.trainer,
                                                 args.data_option, args.trainer_option, args.auto_rollout))

@@ -58,6 +58,12 @@ def test_they_reach_the_registry_from_after_the_command(
     assert code == 0, err
     assert [m["name"] for m in json.loads(out)["models"]] == ["fraud"]
 
+    # the other services' commands too (one connect() for the Control, Rollouts and Feedback stubs)
+    code, out, err = run(capsys, "rollout", "status", "fraud", "--json", "--home", str(home))
+    assert code == 0 and json.loads(out)["model"] == "fraud", err
+    code, out, err = run(capsys, "accuracy", "fraud", "--json", "--home", str(home))
+    assert code == 0 and json.loads(out)["model"] == "fraud", err
+
     # given in both places, the one after the command wins
     code, out, err = run(capsys, "--registry", "127.0.0.1:1", "--home", str(home), "models", "list",
                          "--registry", address)
