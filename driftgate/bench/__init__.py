@@ -1,6 +1,6 @@
 """Benchmarking for any Open Inference Protocol gRPC endpoint.
 
-    config       BenchConfig, parse_duration: what one load run is asked to do
+    config       BenchConfig: what one load run is asked to do
     requests     pre-serialised ModelInfer requests built from the target's ModelMetadata
     loadgen      the closed and open loops (one shard per process)
     runner       run / run_async: metadata, shards, merge
@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from driftgate.bench.config import BenchConfig, BenchConfigError, parse_duration
+from driftgate.bench.config import BenchConfig, BenchConfigError
 
 __all__ = [
     "BenchConfig",
@@ -26,7 +26,6 @@ __all__ = [
     "BenchTargetError",
     "Report",
     "machine_info",
-    "parse_duration",
     "plot_sweep",
     "run",
     "run_async",

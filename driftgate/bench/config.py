@@ -7,33 +7,16 @@ CLI turns it into exit code 2.
 from __future__ import annotations
 
 import argparse
-import math
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from driftgate.settings import TlsSettings
 
-__all__ = ["BenchConfig", "BenchConfigError", "parse_duration", "parse_target", "tls_of"]
+__all__ = ["BenchConfig", "BenchConfigError", "parse_target", "tls_of"]
 
 
 class BenchConfigError(ValueError):
     """A load-run setting is invalid."""
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``text``: ``10s``, ``500ms``, ``1.5m``, ``2h`` or a bare number of seconds."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise BenchConfigError(f"bad duration {text!r}: use a number with a unit, e.g. 10s, 500ms, 2m")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if not math.isfinite(seconds):
-        raise BenchConfigError(f"bad duration {text!r}")
-    return seconds
 
 
 def parse_target(text: str) -> tuple[str, int]:

@@ -19,7 +19,6 @@ import getpass
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +31,6 @@ __all__ = [
     "command",
     "connect",
     "message_to_dict",
-    "parse_duration",
     "print_json",
     "registry_channel",
     "resolve_address",
@@ -48,8 +46,6 @@ _AUTH_HINTS = {
 }
 
 CONNECT_TIMEOUT_S = 3.0
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class CliError(Exception):
@@ -174,14 +170,6 @@ def actor() -> str:
         return getpass.getuser()
     except Exception:  # no user name in this environment (containers without passwd entries)
         return "unknown"
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in "30s", "5m", "1h", "7d" (or plain seconds)."""
-    m = _DURATION.match(text)
-    if m is None or float(m.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 5m, 1h or 7d")
-    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 def _value(field: Any, value: Any) -> Any:

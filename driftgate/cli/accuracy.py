@@ -12,7 +12,7 @@ import argparse
 import math
 from typing import Any
 
-from driftgate.cli.argtypes import INT64_MAX, integer
+from driftgate.cli.argtypes import INT64_MAX, duration, integer
 from driftgate.text_table import TextTable
 
 __all__ = ["register"]
@@ -105,14 +105,14 @@ def _accuracy(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from driftgate.cli._client import command, parse_duration
+    from driftgate.cli._client import command
 
     p = sub.add_parser("accuracy", help="each version's live accuracy from delayed labels")
     p.add_argument("name", help="model")
     p.add_argument("--version", type=integer(0, INT64_MAX), default=0,
                    help="one version (default: every version with scored rows)")
     p.add_argument(
-        "--window", type=parse_duration, default=7 * 86400.0, metavar="DURATION",
+        "--window", type=duration, default=7 * 86400.0, metavar="DURATION",
         help="rows scored this far back: 30s, 5m, 1h, 7d (default 7d)",
     )
     p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",

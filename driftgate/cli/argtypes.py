@@ -8,7 +8,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["INT32_MAX", "INT64_MAX", "UINT32_MAX", "integer", "number"]
+__all__ = ["INT32_MAX", "INT64_MAX", "UINT32_MAX", "duration", "integer", "number"]
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -48,3 +48,16 @@ def number(low: float, high: float = math.inf, *, low_open: bool = False) -> Cal
 
     parse.__name__ = "number"
     return parse
+
+
+def duration(text: str) -> float:
+    """Seconds in a duration above zero (driftgate/durations.py: 500ms, 30s, 5m, 1h, 7d; plain seconds)."""
+    from driftgate.durations import parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be a duration above 0 like 30s, 5m, 1h or 7d, got {text!r}")
+    return seconds

@@ -24,11 +24,12 @@ SCENARIOS = ("steady", "sweep", "compare", "swap", "canary", "drift", "shadow", 
 
 
 def _duration(text: str) -> float:
-    from driftgate.bench.config import BenchConfigError, parse_duration
+    """A duration of 0 or more (driftgate/durations.py); whether 0 fits is BenchConfig.validate's call."""
+    from driftgate.durations import parse_duration
 
     try:
         return parse_duration(text)
-    except BenchConfigError as exc:
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from driftgate.cli.argtypes import INT64_MAX, integer
+from driftgate.cli.argtypes import INT64_MAX, duration, integer
 from driftgate.text_table import TextTable
 
 __all__ = ["register"]
@@ -54,7 +54,7 @@ def _drift(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from driftgate.cli._client import command, parse_duration
+    from driftgate.cli._client import command
 
     p = sub.add_parser("drift", help="drift of a model's inputs and score against its reference profile")
     p.add_argument("name")
@@ -62,7 +62,7 @@ def register(sub: Any) -> None:
                    help="one version (default: every version with data)")
     p.add_argument(
         "--window",
-        type=parse_duration,
+        type=duration,
         default=300.0,
         metavar="DURATION",
         help="how far back: 30s, 5m, 1h, 7d (default 5m)",

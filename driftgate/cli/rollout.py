@@ -13,6 +13,7 @@ import json
 import time
 from typing import Any
 
+from driftgate.cli.argtypes import duration
 from driftgate.text_table import TextTable
 
 __all__ = ["register"]
@@ -162,7 +163,7 @@ def _policy(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from driftgate.cli._client import command, parse_duration
+    from driftgate.cli._client import command
 
     p = sub.add_parser("retrain", help="retrain a model, evaluate it against the champion, canary it")
     p.add_argument("name")
@@ -188,7 +189,7 @@ def register(sub: Any) -> None:
     q.add_argument("name")
     q.add_argument("--on", action="append", choices=("manual", "drift", "accuracy", "schedule"),
                    help="a trigger (repeat for several)")
-    q.add_argument("--every", type=parse_duration, default=None, help="the schedule's period: 30m, 1d, ...")
+    q.add_argument("--every", type=duration, default=None, help="the schedule's period: 30m, 1d, ...")
     q.add_argument("--data-source", default=None)
     q.add_argument("--data-option", action="append", metavar="KEY=VALUE")
     q.add_argument("--trainer", default=None)

@@ -10,6 +10,7 @@ import math
 import time
 from typing import Any
 
+from driftgate.cli.argtypes import duration
 from driftgate.text_table import TextTable
 
 __all__ = ["register"]
@@ -80,18 +81,18 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from driftgate.cli._client import command, parse_duration
+    from driftgate.cli._client import command
 
     p = sub.add_parser("stats", help="live traffic per version: requests, errors, latency, shares, shadow agreement")
     p.add_argument("name")
-    p.add_argument("--window", type=parse_duration, default=60.0, metavar="DURATION",
+    p.add_argument("--window", type=duration, default=60.0, metavar="DURATION",
                    help="how far back: 30s, 1m, 5m (default 1m; at most the registry's stats.history_s)")
     p.add_argument("--by-gateway", action="store_true", help="one row per version per gateway")
     p.add_argument("--json", action="store_true", help="the StatsReport message (one line a report with --watch)")
-    p.add_argument("--series", type=parse_duration, default=None, metavar="STEP",
+    p.add_argument("--series", type=duration, default=None, metavar="STEP",
                    help="also the time series over the window at this step (with --json)")
     p.add_argument("--watch", action="store_true", help="print again every --interval until interrupted")
-    p.add_argument("--interval", type=parse_duration, default=2.0, metavar="DURATION",
+    p.add_argument("--interval", type=duration, default=2.0, metavar="DURATION",
                    help="between reports with --watch (default 2s)")
     p.add_argument("--count", type=int, default=0, help="with --watch: stop after this many reports (0: never)")
     p.set_defaults(func=command(_stats))

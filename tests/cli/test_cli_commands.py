@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import Files, ThreadedRegistry, build_parser
 
-from driftgate.cli._client import parse_duration
+from driftgate.cli.argtypes import duration
 from tests.auth_helpers import local_channel
 
 
@@ -177,8 +177,8 @@ def test_drift_command(registry: ThreadedRegistry, files: Files, capsys: pytest.
     assert version["score"]["psi"] > 0
 
 
-def test_parse_duration() -> None:
-    assert [parse_duration(x) for x in ("30s", "5m", "1h", "7d", "90")] == [30, 300, 3600, 7 * 86400, 90]
+def test_duration_argument() -> None:
+    assert [duration(x) for x in ("30s", "5m", "1h", "7d", "90", "500ms")] == [30, 300, 3600, 7 * 86400, 90, 0.5]
     for bad in ("5x", "", "-1m", "0s"):
         with pytest.raises(argparse.ArgumentTypeError):
-            parse_duration(bad)
+            duration(bad)
