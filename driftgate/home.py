@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
+
+from driftgate.atomic_write import write_atomic
 
 __all__ = [
     "DEFAULT_HOME",
@@ -63,22 +64,13 @@ def restrict(path: Path) -> None:
 
 
 def write_private(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename) with mode 0600.
+    """Write ``data`` to ``path`` atomically with mode 0600 (driftgate/atomic_write.py), creating
+    its directory 0700.
 
     Readers see the old content or the new one, never a part; the file is never readable by
     others, not even for a moment (the temporary file is created 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mkstemp: 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, PRIVATE_FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
 
 
 def read_private(path: Path) -> str:

@@ -10,13 +10,12 @@ gateway serves it at once, without the registry.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftgate.atomic_write import write_atomic
 from driftgate.proto.v1 import control_pb2 as pb
 from driftgate.signature import Signature, TensorSpec
 
@@ -151,7 +150,4 @@ class LastConfig:
     def save(self, config: pb.GatewayConfig) -> None:
         """Replace the saved config atomically (blocking: call it in a thread)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".config-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(config.SerializeToString())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, config.SerializeToString())
