@@ -8,13 +8,11 @@ write (full), are ArtifactUnavailable (passing: the reconciler retries with back
 from __future__ import annotations
 
 import errno
-import hashlib
-import os
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from driftgate.errors import ArtifactError, ArtifactUnavailable
+from driftgate.sha256_files import Sha256Files
 
 __all__ = ["ArtifactCache"]
 
@@ -22,45 +20,26 @@ Fetch = Callable[[str], Awaitable[bytes]]
 
 
 class ArtifactCache:
+    """The files are driftgate/sha256_files.py's, as in the registry's store on one host."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
-
-    def _path(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256
+        self._files = Sha256Files(root)
 
     def get_local(self, sha256: str) -> bytes | None:
-        path = self._path(sha256)
+        """The cached bytes, or None: not cached, or damaged (then removed, to be fetched again)."""
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+            return self._files.read(sha256)
+        except ArtifactError:
+            self._files.discard(sha256)
             return None
-        if hashlib.sha256(data).hexdigest() != sha256:
-            path.unlink(missing_ok=True)  # corrupt: fetch again
-            return None
-        return data
 
     def put(self, sha256: str, data: bytes) -> None:
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise ArtifactError(f"artifact bytes do not match sha256 {sha256}")
-        path = self._path(sha256)
-        tmp = ""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            self._files.write(data, sha256)
         except OSError as exc:
-            if tmp:
-                Path(tmp).unlink(missing_ok=True)
             reason = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc)).lower()
             raise ArtifactUnavailable(f"artifact cache {self.root}: {reason}") from exc
-        except BaseException:
-            if tmp:
-                Path(tmp).unlink(missing_ok=True)
-            raise
 
     async def get(self, sha256: str, fetch: Fetch | None) -> bytes:
         data = self.get_local(sha256)

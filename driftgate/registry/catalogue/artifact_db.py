@@ -32,8 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from driftgate.errors import ArtifactError
-from driftgate.registry.catalogue.artifacts import check_digest, sha256_hex
 from driftgate.registry.store.db import Database, metadata
+from driftgate.sha256_files import check_digest, sha256_hex
 
 __all__ = ["CHUNK_BYTES", "DatabaseArtifacts", "artifact_chunks", "artifacts"]
 
