@@ -18,12 +18,7 @@ killed under load: test_multihost_ha.py.
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,13 +27,18 @@ from typing import Any
 
 import pytest
 
-from tests.multihost.netns import Network, missing, tool
-from tests.requirements import require
+from tests.multihost.hosts import (
+    ROOT,
+    Lines,
+    hostclient,
+    kill_under_load,
+    require_hosts,
+    start_balancer,
+    start_gateway,
+    tls_env,
+)
+from tests.multihost.netns import Network
 from tests.security.pki import Pki, make_pki
-
-ROOT = Path(__file__).resolve().parents[2]
-HOSTCLIENT = Path(__file__).with_name("hostclient.py")
-HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 
 SUBNET = "10.231.0"  # private, inside this suite's own namespaces only
 HOSTS = {"registry": f"{SUBNET}.10", "gw1": f"{SUBNET}.11", "gw2": f"{SUBNET}.12", "lb": f"{SUBNET}.20",
@@ -64,11 +64,7 @@ class Cluster:
     tokens: dict[str, str]
 
     def client(self, *args: str, timeout: float = 240) -> dict[str, Any]:
-        argv = [sys.executable, str(HOSTCLIENT), "--ca", str(self.pki.ca.path), *args]
-        out = self.net.run("client", argv, env=ENV, timeout=timeout, cwd=ROOT)
-        assert out.returncode == 0, f"hostclient {args} failed:\n{out.stderr[-3000:]}"
-        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-        return result
+        return hostclient(self.net, self.pki, ENV, *args, timeout=timeout)
 
     def cli(self, *args: str, timeout: float = 120) -> Any:
         argv = [sys.executable, "-m", "driftgate", "--home", str(self.tmp / "cli"), "--registry", REGISTRY,
@@ -77,49 +73,6 @@ class Cluster:
         out = self.net.run("client", argv, env={**ENV, **self.tokens}, timeout=timeout, cwd=ROOT)
         assert out.returncode == 0, f"driftgate {' '.join(args)} failed ({out.returncode}):\n{out.stderr[-3000:]}"
         return json.loads(out.stdout) if "--json" in args else out.stdout
-
-
-class Lines:
-    """A process's stdout lines, read by a thread, so that waiting for one is bounded."""
-
-    def __init__(self, process: subprocess.Popen[str], log: Path) -> None:
-        self.process, self.log = process, log
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self.lines.append("")  # end of output
-            self._changed.notify_all()
-
-    def wait(self, pattern: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                for line in self.lines:
-                    if m := re.search(pattern, line):
-                        return m.group(0)
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.lines and self.lines[-1] == ""):
-                    break
-                self._changed.wait(min(left, 1.0))
-        raise AssertionError(f"no {pattern!r} from {self.process.args}:\n{''.join(self.lines)}\n"
-                             f"{self.log.read_text()[-3000:]}")
-
-
-def _tls_env(pki: Pki, name: str, *, mtls: bool = False) -> dict[str, str]:
-    """A host's certificate (for its own address), and the CA it verifies servers with."""
-    cert, key = pki.ca.issue_files(name, pki.folder, ips=(HOSTS[name],))
-    env = {"DRIFTGATE_TLS__CERT": str(cert), "DRIFTGATE_TLS__KEY": str(key), "DRIFTGATE_TLS__CA": str(pki.ca.path)}
-    if mtls:
-        env["DRIFTGATE_TLS__CLIENT_CA"] = str(pki.ca.path)
-    return env
 
 
 def _tokens(registry_home: Path) -> dict[str, str]:
@@ -131,23 +84,9 @@ def _tokens(registry_home: Path) -> dict[str, str]:
     return {"DRIFTGATE_TOKEN": admin.read_text().strip(), "DRIFTGATE_GATEWAY__TOKEN": gateway.read_text().strip()}
 
 
-def _start_gateway(net: Network, tmp: Path, pki: Pki, name: str, tokens: dict[str, str]) -> subprocess.Popen[str]:
-    log = tmp / f"{name}.log"
-    env = {**ENV, **_tls_env(pki, name), "DRIFTGATE_GATEWAY__GATEWAY_ID": name,
-           **{k: v for k, v in tokens.items() if k.startswith("DRIFTGATE_GATEWAY__")}}
-    process = net.popen(name, [sys.executable, "-m", "driftgate", "--home", str(tmp / name), "--registry", REGISTRY,
-                               "gateway", "--host", HOSTS[name], "--port", "8001", "--metrics-port", "-1"],
-                        env=env, log=log, cwd=ROOT)
-    assert "(TLS)" in Lines(process, log).wait(r"gateway listening on .*", 120)
-    return process
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    reason = missing()
-    require(not reason, reason)
-    haproxy = tool("haproxy")
-    require(haproxy is not None, "HAProxy is not installed (Debian package haproxy)")
+    haproxy = require_hosts()
     tmp = tmp_path_factory.mktemp("multihost")
     pki = make_pki(tmp / "pki")
     net = Network.create(HOSTS)
@@ -155,15 +94,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         log = tmp / "registry.log"
         registry = net.popen("registry", [sys.executable, "-m", "driftgate", "--home", str(tmp / "registry"),
                                           "registry", "--host", HOSTS["registry"], "--port", "8005"],
-                             env={**ENV, **_tls_env(pki, "registry", mtls=True)}, log=log, cwd=ROOT)
+                             env={**ENV, **tls_env(pki, "registry", HOSTS["registry"], mtls=True)}, log=log, cwd=ROOT)
         assert "(mTLS)" in Lines(registry, log).wait(r"registry listening on .*", 300)
         tokens = _tokens(tmp / "registry")
-        gateways = {name: _start_gateway(net, tmp, pki, name, tokens) for name in ("gw1", "gw2")}
-        lb_cert, lb_key = pki.ca.issue_files("lb", pki.folder, ips=(HOSTS["lb"],))
-        (pki.folder / "lb-bundle.pem").write_bytes(lb_cert.read_bytes() + lb_key.read_bytes())
-        lb_env = {"DRIFTGATE_LB_BIND": LB, "DRIFTGATE_GATEWAY_1": GW1, "DRIFTGATE_GATEWAY_2": GW2,
-                  "DRIFTGATE_LB_PEM": str(pki.folder / "lb-bundle.pem"), "DRIFTGATE_LB_CA": str(pki.ca.path)}
-        net.popen("lb", [str(haproxy), "-db", "-f", str(HAPROXY_CFG)], env=lb_env, log=tmp / "haproxy.log")
+        gateways = {name: start_gateway(net, tmp, pki, name, HOSTS[name], REGISTRY, ENV,
+                                        tokens.get("DRIFTGATE_GATEWAY__TOKEN", ""))
+                    for name in ("gw1", "gw2")}
+        start_balancer(net, tmp, pki, haproxy, HOSTS["lb"], LB, (GW1, GW2))
         cluster = Cluster(net, tmp, gateways, pki, {k: v for k, v in tokens.items() if k == "DRIFTGATE_TOKEN"})
         for target in (GW1, GW2, LB):
             assert cluster.client("ready", target, "--timeout", "120")["ready"], f"{target} never became ready"
@@ -247,19 +184,8 @@ def test_a_key_gets_one_version_everywhere_and_a_rollout_drives_both(cluster: Cl
 
 def test_a_gateway_host_killed_under_load_costs_at_most_one_percent(cluster: Cluster) -> None:
     requests = 3000
-    argv = [sys.executable, str(HOSTCLIENT), "--ca", str(cluster.pki.ca.path), "load", LB,
-            "--requests", str(requests), "--concurrency", "8",
-            "--mark", "1000"]
-    load = cluster.net.popen("client", argv, env=ENV, log=cluster.tmp / "load.log", cwd=ROOT)
-    lines = Lines(load, cluster.tmp / "load.log")
-    lines.wait(r"^mark", 120)
-    victim = cluster.gateways["gw1"]
-    os.kill(victim.pid, signal.SIGKILL)
-    assert load.wait(180) == 0, (cluster.tmp / "load.log").read_text()[-3000:]
-    result = json.loads(lines.wait(r"^\{.*\}$", 10))
+    result = kill_under_load(cluster.net, cluster.pki, ENV, cluster.tmp, LB, cluster.gateways["gw1"],
+                             requests=requests, concurrency=8, mark=1000)
     print("load through the balancer, gw1 SIGKILLed after 1,000:", json.dumps(result))  # shown with -s / -rA
-    counts = result["counts"]
-    assert sum(counts.values()) == requests
-    failed = requests - counts.get("OK", 0)
+    failed = requests - result["counts"].get("OK", 0)
     assert failed <= requests // 100, result
-    assert victim.wait(10) == -signal.SIGKILL

@@ -22,7 +22,6 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,15 +33,20 @@ from typing import Any
 
 import pytest
 
-from tests.multihost.netns import PREFIX_LEN, Network, missing, tool
-from tests.multihost.test_multihost import Lines
+from tests.multihost.hosts import (
+    ROOT,
+    Lines,
+    hostclient,
+    kill_under_load,
+    require_hosts,
+    start_balancer,
+    start_gateway,
+    tls_env,
+)
+from tests.multihost.netns import PREFIX_LEN, Network
 from tests.pg import _bin_dir
 from tests.requirements import require
 from tests.security.pki import Pki, make_pki
-
-ROOT = Path(__file__).resolve().parents[2]
-HOSTCLIENT = Path(__file__).with_name("hostclient.py")
-HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 
 SUBNET = "10.231.0"  # private, inside this suite's own namespaces only
 HOSTS = {"db": f"{SUBNET}.40", "rega": f"{SUBNET}.10", "regb": f"{SUBNET}.13", "gw1": f"{SUBNET}.11",
@@ -69,11 +73,7 @@ class Cluster:
     token: str
 
     def client(self, *args: str, timeout: float = 240) -> dict[str, Any]:
-        argv = [sys.executable, str(HOSTCLIENT), "--ca", str(self.pki.ca.path), *args]
-        out = self.net.run("client", argv, env=ENV, timeout=timeout, cwd=ROOT)
-        assert out.returncode == 0, f"hostclient {args} failed:\n{out.stderr[-3000:]}"
-        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-        return result
+        return hostclient(self.net, self.pki, ENV, *args, timeout=timeout)
 
     def cli(self, registry: str, *args: str, timeout: float = 120) -> str:
         argv = [sys.executable, "-m", "driftgate", "--home", str(self.tmp / "cli"), "--registry", registry,
@@ -93,11 +93,6 @@ class Cluster:
                 return leaders[0]
             assert time.monotonic() < deadline, f"no single leader: {leads}"
             time.sleep(0.3)
-
-
-def _tls_env(pki: Pki, name: str) -> dict[str, str]:
-    cert, key = pki.ca.issue_files(name, pki.folder, ips=(HOSTS[name],))
-    return {"DRIFTGATE_TLS__CERT": str(cert), "DRIFTGATE_TLS__KEY": str(key), "DRIFTGATE_TLS__CA": str(pki.ca.path)}
 
 
 @dataclass
@@ -139,7 +134,7 @@ def _start_postgres(net: Network, bin_dir: Path) -> Postgres:
 
 def _start_registry(net: Network, tmp: Path, pki: Pki, name: str, *, demo: bool) -> subprocess.Popen[str]:
     log = tmp / f"{name}.log"
-    env = {**ENV, **_tls_env(pki, name), "DRIFTGATE_REGISTRY__ADVERTISE": REGISTRIES[name],
+    env = {**ENV, **tls_env(pki, name, HOSTS[name]), "DRIFTGATE_REGISTRY__ADVERTISE": REGISTRIES[name],
            "DRIFTGATE_REGISTRY__DEMO": "true" if demo else "false"}
     process = net.popen(name, [sys.executable, "-m", "driftgate", "--home", str(tmp / name), "registry",
                                "--host", HOSTS[name], "--port", "8005", "--database-url", DATABASE_URL],
@@ -148,23 +143,9 @@ def _start_registry(net: Network, tmp: Path, pki: Pki, name: str, *, demo: bool)
     return process
 
 
-def _start_gateway(net: Network, tmp: Path, pki: Pki, name: str, registries: str,
-                   token: str) -> subprocess.Popen[str]:
-    log = tmp / f"{name}.log"
-    env = {**ENV, **_tls_env(pki, name), "DRIFTGATE_GATEWAY__GATEWAY_ID": name, "DRIFTGATE_GATEWAY__TOKEN": token}
-    process = net.popen(name, [sys.executable, "-m", "driftgate", "--home", str(tmp / name), "--registry", registries,
-                               "gateway", "--host", HOSTS[name], "--port", "8001", "--metrics-port", "-1"],
-                        env=env, log=log, cwd=ROOT)
-    assert "(TLS)" in Lines(process, log).wait(r"gateway listening on .*", 120)
-    return process
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    reason = missing()
-    require(not reason, reason)
-    haproxy = tool("haproxy")
-    require(haproxy is not None, "HAProxy is not installed (Debian package haproxy)")
+    haproxy = require_hosts()
     bin_dir = _bin_dir()
     require(bin_dir is not None, "no PostgreSQL server binaries (apt-get install postgresql)")
     assert bin_dir is not None
@@ -184,13 +165,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         admin = (tmp / "rega" / "admin.token").read_text().strip()
         gateway = (tmp / "rega" / "gateway.token").read_text().strip()
         a, b = REGISTRIES["rega"], REGISTRIES["regb"]
-        _start_gateway(net, tmp, pki, "gw1", f"{a},{b}", gateway)
-        _start_gateway(net, tmp, pki, "gw2", f"{b},{a}", gateway)
-        lb_cert, lb_key = pki.ca.issue_files("lb", pki.folder, ips=(HOSTS["lb"],))
-        (pki.folder / "lb-bundle.pem").write_bytes(lb_cert.read_bytes() + lb_key.read_bytes())
-        lb_env = {"DRIFTGATE_LB_BIND": LB, "DRIFTGATE_GATEWAY_1": GW1, "DRIFTGATE_GATEWAY_2": GW2,
-                  "DRIFTGATE_LB_PEM": str(pki.folder / "lb-bundle.pem"), "DRIFTGATE_LB_CA": str(pki.ca.path)}
-        net.popen("lb", [str(haproxy), "-db", "-f", str(HAPROXY_CFG)], env=lb_env, log=tmp / "haproxy.log")
+        start_gateway(net, tmp, pki, "gw1", HOSTS["gw1"], f"{a},{b}", ENV, gateway)
+        start_gateway(net, tmp, pki, "gw2", HOSTS["gw2"], f"{b},{a}", ENV, gateway)
+        start_balancer(net, tmp, pki, haproxy, HOSTS["lb"], LB, (GW1, GW2))
         cluster = Cluster(net, tmp, pki, registries, admin)
         for target in (GW1, GW2, LB):
             assert cluster.client("ready", target, "--timeout", "120")["ready"], f"{target} never became ready"
@@ -231,18 +208,10 @@ def test_the_leader_registry_killed_under_load_costs_nothing_and_the_other_drive
 
     # the leader SIGKILLed while a bounded loop sends requests through the balancer
     requests = 1500
-    argv = [sys.executable, str(HOSTCLIENT), "--ca", str(cluster.pki.ca.path), "load", LB,
-            "--requests", str(requests), "--concurrency", "4", "--mark", "300"]
-    load = cluster.net.popen("client", argv, env=ENV, log=cluster.tmp / "load.log", cwd=ROOT)
-    lines = Lines(load, cluster.tmp / "load.log")
-    lines.wait(r"^mark", 120)
-    victim = cluster.registries[leader]
-    os.kill(victim.pid, signal.SIGKILL)
-    assert load.wait(180) == 0, (cluster.tmp / "load.log").read_text()[-3000:]
-    result = json.loads(lines.wait(r"^\{.*\}$", 10))
+    result = kill_under_load(cluster.net, cluster.pki, ENV, cluster.tmp, LB, cluster.registries[leader],
+                             requests=requests, concurrency=4, mark=300)
     print(f"load through the balancer, leader {leader} SIGKILLed after 300:", json.dumps(result))
     assert result["counts"] == {"OK": requests}, result
-    assert victim.wait(10) == -signal.SIGKILL
 
     # the survivor leads, and a change made through it reaches both gateways
     assert cluster.leader() == follower
