@@ -46,7 +46,7 @@ LAYERS: tuple[Layer, ...] = (
         "driftgate.__init__", "driftgate.errors", "driftgate.settings", "driftgate.signature",
         "driftgate.latency_buckets", "driftgate.control_channel", "driftgate.proto", "driftgate.home",
         "driftgate.logs", "driftgate.redact", "driftgate.tls", "driftgate.grpc_edge", "driftgate.auth",
-        "driftgate.text_table",
+        "driftgate.text_table", "driftgate.durations", "driftgate.atomic_write", "driftgate.sha256_files",
     ), ()),
     Layer("kernels", ("driftgate.native",), ("shared",)),
     Layer("demo", ("driftgate.demo",), ("shared",)),
