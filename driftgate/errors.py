@@ -4,6 +4,7 @@
     ├── InvalidRequest          the caller sent something wrong          -> INVALID_ARGUMENT
     │   ├── InvalidTensor       an input's name, datatype, shape or bytes
     │   └── TooLarge            over a gateway limit (rows, id or routing key length)
+    │       └── MessageTooLarge over the message size limit               -> RESOURCE_EXHAUSTED
     ├── NotFound                                                          -> NOT_FOUND
     │   ├── ModelNotFound
     │   └── VersionNotFound
@@ -45,6 +46,7 @@ __all__ = [
     "DriftgateError",
     "InvalidRequest",
     "InvalidTensor",
+    "MessageTooLarge",
     "ModelLoadError",
     "ModelNotFound",
     "ModelNotReady",
@@ -93,6 +95,11 @@ class TooLarge(InvalidRequest):
     def __init__(self, message: str, model: str = "") -> None:
         super().__init__(message)
         self.model = model
+
+
+class MessageTooLarge(TooLarge):
+    """A request message over the gateway's size limit (max_message_bytes), refused before it is
+    decoded; RESOURCE_EXHAUSTED, the code grpc gives its own size refusals."""
 
 
 class Overloaded(DriftgateError):

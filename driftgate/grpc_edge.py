@@ -28,6 +28,7 @@ STATUS_BY_ERROR: dict[type[BaseException], grpc.StatusCode] = {
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.StorageUnavailable: grpc.StatusCode.UNAVAILABLE,  # "registry storage: ...": retry once fixed
     errors.Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.MessageTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,  # as grpc's own size refusals
     errors.DeadlineExpired: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     errors.ModelLoadError: grpc.StatusCode.INVALID_ARGUMENT,

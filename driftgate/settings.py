@@ -95,9 +95,10 @@ class GatewaySettings(BaseModel):
     it (bench/admission.md). The p99 of admitted requests under overload is bounded at the balancer
     (deploy/haproxy/haproxy.cfg, DRIFTGATE_GATEWAY_MAXCONN), which sees that queue's arrivals."""
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=4096)
-    """Largest request message the inference service accepts (and response it sends); grpc
-    refuses a larger one with RESOURCE_EXHAUSTED before the gateway reads it. 4 MiB holds ~34,000
-    rows of 30 float32 features."""
+    """Largest request message the inference service accepts (and response it sends): a larger one
+    is refused with RESOURCE_EXHAUSTED before it is decoded, and counted as "too_large". grpc's own
+    limit sits at 4 times this (it refuses beyond, uncounted, before buffering anything). 4 MiB
+    holds ~34,000 rows of 30 float32 features."""
     max_request_rows: int = Field(100_000, ge=1)
     """Rows one request may carry, whatever a model's max_batch_size allows (INVALID_ARGUMENT,
     counted as "too_large")."""

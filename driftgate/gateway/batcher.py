@@ -23,6 +23,12 @@ Rules:
 - If a batched run fails (one request's values make the session fail, or outputs cannot be
   split), every request of the batch is run again alone, so only the bad one gets the error.
 - ``stop()`` lets the thread finish every request queued before it, then the thread exits.
+- Deadlines: a request whose caller's deadline passed while it waited, or whose call grpc
+  cancelled meanwhile (the client went away, or its deadline passed and grpc ended the call), is
+  taken out when the thread forms a batch and never scored. On the loop, one whose future still
+  waits gets DeadlineExpired (DEADLINE_EXCEEDED); one whose call grpc ended at its deadline is
+  counted through ``expired`` (it can no longer be answered). The check is a ``done()`` and a
+  comparison per request, on the batching thread.
 - Counters (driftgate.gateway.stats.VersionCounters) are only touched on the event loop thread,
   in the per-batch callback, like every other request counter.
 
@@ -44,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from driftgate.errors import DeadlineExpired
 from driftgate.gateway.stats import VersionCounters
 
 __all__ = ["BatchConfig", "Batcher", "concat_feeds", "split_outputs"]
@@ -87,14 +94,20 @@ def split_outputs(outputs: Sequence[Any], offsets: Sequence[int]) -> list[list[n
     return [[out[a:b] for out in outputs] for a, b in itertools.pairwise(offsets)]
 
 
-class _Pending:
-    __slots__ = ("feeds", "future", "queued_ns", "rows")
+_NO_DEADLINE = 1 << 62  # perf_counter_ns of a request whose caller set no deadline
 
-    def __init__(self, feeds: Feeds, rows: int, future: asyncio.Future[list[np.ndarray]], queued_ns: int) -> None:
+
+class _Pending:
+    __slots__ = ("deadline_ns", "feeds", "future", "queued_ns", "rows")
+
+    def __init__(
+        self, feeds: Feeds, rows: int, future: asyncio.Future[list[np.ndarray]], queued_ns: int, deadline_ns: int
+    ) -> None:
         self.feeds = feeds
         self.rows = rows
         self.future = future
         self.queued_ns = queued_ns
+        self.deadline_ns = deadline_ns
 
 
 class Batcher:
@@ -107,8 +120,14 @@ class Batcher:
         config: BatchConfig,
         loop: asyncio.AbstractEventLoop,
         counters: VersionCounters | None = None,
+        *,
+        model: str = "",
+        expired: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
+        self.model = model  # named in DeadlineExpired
+        # called on the loop for each request whose call grpc ended at its deadline while it queued
+        self._expired = expired
         self._run = run
         self._loop = loop
         self._counters = counters
@@ -125,10 +144,13 @@ class Batcher:
 
     # -- event loop side -----------------------------------------------------------------------
 
-    def submit(self, feeds: Feeds, rows: int) -> asyncio.Future[list[np.ndarray]]:
-        """Queue one request; the future resolves to its outputs (or the session's exception)."""
+    def submit(self, feeds: Feeds, rows: int, deadline_ns: int | None = None) -> asyncio.Future[list[np.ndarray]]:
+        """Queue one request; the future resolves to its outputs (or the session's exception, or
+        DeadlineExpired once ``deadline_ns``, a time.perf_counter_ns(), passed before it was
+        taken into a batch)."""
         future: asyncio.Future[list[np.ndarray]] = self._loop.create_future()
-        item = _Pending(feeds, rows, future, time.perf_counter_ns())
+        deadline = _NO_DEADLINE if deadline_ns is None else deadline_ns
+        item = _Pending(feeds, rows, future, time.perf_counter_ns(), deadline)
         with self._lock:
             pending = self._pending
             pending.append(item)
@@ -183,24 +205,40 @@ class Batcher:
                     break
                 wake.wait(wait_ns / 1e9)
             with lock:
-                batch, rows = self._take(config.max_rows)
+                batch, rows, expired = self._take(config.max_rows)
+            if expired:
+                with contextlib.suppress(RuntimeError):  # a closed loop: the process is ending
+                    self._loop.call_soon_threadsafe(self._expire, expired)
+            if not batch:
+                continue
             try:
                 self._execute(batch, rows)
             except Exception:  # never let the thread die with requests waiting on it
                 log.exception("batcher of %s failed", self._thread.name)
                 self._deliver_all(batch, RuntimeError("the batcher failed"))
 
-    def _take(self, max_rows: int) -> tuple[list[_Pending], int]:
-        """The oldest requests that fit in ``max_rows`` (at least one). Called under the lock."""
+    def _take(self, max_rows: int) -> tuple[list[_Pending], int, list[_Pending]]:
+        """The oldest live requests that fit in ``max_rows`` (at least one, when any is live), and
+        the requests before them that must not be scored: their deadline passed, or their call
+        ended (a cancelled future). Called under the lock."""
         pending = self._pending
-        rows, n = pending[0].rows, 1
-        while n < len(pending) and rows + pending[n].rows <= max_rows:
-            rows += pending[n].rows
+        now = time.perf_counter_ns()
+        batch: list[_Pending] = []
+        expired: list[_Pending] = []
+        rows = dropped = n = 0
+        for item in pending:
+            if item.deadline_ns <= now or item.future.done():
+                expired.append(item)
+                dropped += item.rows
+            elif batch and rows + item.rows > max_rows:
+                break
+            else:
+                batch.append(item)
+                rows += item.rows
             n += 1
-        batch = pending[:n]
         del pending[:n]
-        self._pending_rows -= rows
-        return batch, rows
+        self._pending_rows -= rows + dropped
+        return batch, rows, expired
 
     def _run_alone(self, item: _Pending) -> list[np.ndarray] | BaseException:
         try:
@@ -232,6 +270,21 @@ class Batcher:
             self._loop.call_soon_threadsafe(self._resolve, batch, results, 0, 0, 0, 0)
 
     # -- back on the event loop ----------------------------------------------------------------
+
+    def _expire(self, items: list[_Pending]) -> None:
+        """Requests taken out unscored: DeadlineExpired for those still waiting; the expiry of
+        those grpc already ended at their deadline is counted (a call the client cancelled is
+        counted by admission, not here)."""
+        now = time.perf_counter_ns()
+        for item in items:
+            future = item.future
+            if not future.done():
+                future.set_exception(DeadlineExpired(
+                    f"the request's deadline passed while it waited for a batch (model {self.model!r}); not scored",
+                    self.model,
+                ))
+            elif item.deadline_ns <= now and self._expired is not None:
+                self._expired()
 
     def _resolve(
         self,

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from driftgate.errors import InvalidRequest, ModelNotFound, ModelNotReady, ScoringError, VersionNotFound, shown
+from driftgate.errors import (
+    DeadlineExpired,
+    InvalidRequest,
+    ModelNotFound,
+    ModelNotReady,
+    ScoringError,
+    VersionNotFound,
+    shown,
+)
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.requestlog import RequestLog
 from driftgate.gateway.routing import RouteTable
@@ -132,18 +140,24 @@ class DataPlane:
         except Exception as exc:
             raise ScoringError(f"{lv.model} version {lv.version} failed to score: {exc}") from exc
 
-    async def score(self, lv: LoadedVersion, feeds: dict[str, np.ndarray], rows: int) -> list[np.ndarray]:
+    async def score(
+        self, lv: LoadedVersion, feeds: dict[str, np.ndarray], rows: int, deadline_ns: int | None = None
+    ) -> list[np.ndarray]:
         """Run the session off the event loop's thread: through the version's adaptive batcher when
-        the model's batching is on, else in the default executor (onnxruntime releases the GIL).
-        infer takes score_inline instead for small batches of a version that does not batch."""
+        the model's batching is on (which drops the request unscored, DeadlineExpired, if
+        ``deadline_ns``, a time.perf_counter_ns(), passes while it queues), else in the default
+        executor (onnxruntime releases the GIL). infer takes score_inline instead for small batches
+        of a version that does not batch."""
         lv.enter()
         try:
             batcher = lv.batcher
             if batcher is not None:
-                outputs = await batcher.submit(feeds, rows)
+                outputs = await batcher.submit(feeds, rows, deadline_ns)
                 lv.counters.batched_requests += 1  # with the success infer counts next, no await between
                 return outputs
             return await asyncio.get_running_loop().run_in_executor(None, lv.run, feeds)
+        except DeadlineExpired:
+            raise
         except Exception as exc:
             raise ScoringError(f"{lv.model} version {lv.version} failed to score: {exc}") from exc
         finally:
@@ -186,6 +200,7 @@ class DataPlane:
         feeds: dict[str, np.ndarray],
         rows: int,
         request_id: str = "",
+        deadline_ns: int | None = None,
     ) -> tuple[LoadedVersion, list[np.ndarray]]:
         """Route, score, observe, log and count one request."""
         started = time.perf_counter_ns()
@@ -194,7 +209,7 @@ class DataPlane:
             if lv.batcher is None and rows <= self._inline_max_rows:
                 outputs = self.score_inline(lv, feeds)
             else:
-                outputs = await self.score(lv, feeds, rows)
+                outputs = await self.score(lv, feeds, rows, deadline_ns)
         except ScoringError:
             lv.counters.failure(time.perf_counter_ns() - started)
             raise

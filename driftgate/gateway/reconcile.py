@@ -19,6 +19,7 @@ counts as applied (``applied_generation``) only once no version of it waits for 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -123,6 +124,8 @@ class Reconciler:
         self.generation = -1  # the newest config received
         self.applied_generation = -1  # the newest config fully applied: no version of it waits for a retry
         self.applied = asyncio.Event()
+        # counts a request of a model that waited in a batcher until grpc ended it at its deadline
+        self.expired: Callable[[str], None] | None = None
         self._retry: dict[tuple[str, int], _Retry] = {}
         self._episodes = Episodes(log)
         self._kicks: set[asyncio.Task[None]] = set()
@@ -253,7 +256,9 @@ class Reconciler:
                     current.stop()
                     log.info("model %s version %s: batching off", lv.model, lv.version)
             elif current is None:
-                lv.batcher = Batcher(f"{lv.model}-v{lv.version}", lv.run, config, loop, lv.counters)
+                expired = self.expired
+                lv.batcher = Batcher(f"{lv.model}-v{lv.version}", lv.run, config, loop, lv.counters, model=lv.model,
+                                     expired=None if expired is None else functools.partial(expired, lv.model))
                 log.info("model %s version %s: batching on (max %d rows, %d us)",
                          lv.model, lv.version, config.max_rows, config.max_delay_us)
             elif current.config != config:

@@ -31,7 +31,7 @@ from driftgate.gateway.memory import HeapTrimmer
 from driftgate.gateway.metrics import AdmissionCollector, GatewayMetrics
 from driftgate.gateway.reconcile import Reconciler
 from driftgate.gateway.requestlog import RequestLog, id_prefix
-from driftgate.gateway.servicer import InferenceServicer, RequestLimits, add_inference_service
+from driftgate.gateway.servicer import InferenceServicer, RequestLimits, add_inference_service, grpc_receive_limit
 from driftgate.gateway.sync import RegistryLink
 from driftgate.gateway.versions import providers_for
 from driftgate.home import prepare_home
@@ -97,9 +97,10 @@ class GatewayServer:
             self.plane, self.metrics, self.is_ready,
             admission=self.admission,
             limits=RequestLimits(gs.max_request_rows, gs.max_request_id_length, gs.max_routing_key_length,
-                                 gs.trim_after_bytes),
+                                 gs.trim_after_bytes, gs.max_message_bytes),
             trimmer=HeapTrimmer(),
         )
+        self.reconciler.expired = self.servicer.count_expired  # requests dropped unscored by a batcher
         self.metrics.watch_requests(lambda: list(self.reconciler.counters().items()), lambda: self.servicer.in_flight)
         self.health = health_aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -136,7 +137,8 @@ class GatewayServer:
             log.info("applying the saved config (generation %d) while the registry connects", saved.generation)
             self._tasks.append(asyncio.create_task(self.reconciler.apply(desired_from_proto(saved))))
         options = [
-            ("grpc.max_receive_message_length", gs.max_message_bytes),
+            # above the setting: ModelInfer refuses and counts what lies between (servicer.grpc_receive_limit)
+            ("grpc.max_receive_message_length", grpc_receive_limit(gs.max_message_bytes)),
             ("grpc.max_send_message_length", gs.max_message_bytes),
             ("grpc.so_reuseport", 1 if gs.workers > 1 else 0),
             ("grpc.http2.max_pings_without_data", 0),

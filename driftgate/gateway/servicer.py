@@ -17,6 +17,7 @@ from driftgate.errors import (
     Conflict,
     DeadlineExpired,
     DriftgateError,
+    MessageTooLarge,
     ModelNotReady,
     ScoringError,
     ShuttingDown,
@@ -36,7 +37,9 @@ from driftgate.proto.inference import grpc_service_pb2_grpc
 from driftgate.proto.inference import model_config_pb2 as mc
 from driftgate.signature import TensorSpec
 
-__all__ = ["EXTENSIONS", "MODEL_INFER", "InferenceServicer", "RequestLimits", "add_inference_service"]
+__all__ = [
+    "EXTENSIONS", "MODEL_INFER", "InferenceServicer", "RequestLimits", "add_inference_service", "grpc_receive_limit",
+]
 
 log = logging.getLogger("driftgate.gateway.servicer")
 
@@ -60,15 +63,29 @@ def _metadata_key(metadata: object) -> str | None:
     return None
 
 
+_GRPC_RECEIVE_FACTOR = 4
+_GRPC_MESSAGE_MAX = (1 << 31) - 1  # grpc's option is a C int
+
+
+def grpc_receive_limit(max_message_bytes: int) -> int:
+    """grpc's own receive limit on the inference port: above the gateway's, so that a message
+    between the two reaches ModelInfer, which refuses it with the setting named and counts it
+    (too_large). grpc checks its limit against a message's length prefix and refuses beyond it
+    before buffering anything; below it, a message is buffered whole (core, then a Python copy)
+    before a handler can look at it, so the factor bounds what one refused call can cost."""
+    return min(max_message_bytes * _GRPC_RECEIVE_FACTOR, _GRPC_MESSAGE_MAX)
+
+
 @dataclass(frozen=True, slots=True)
 class RequestLimits:
     """What one request may carry (GatewaySettings: max_request_rows, max_request_id_length,
-    max_routing_key_length, trim_after_bytes)."""
+    max_routing_key_length, trim_after_bytes, max_message_bytes)."""
 
     rows: int = 100_000
     id_length: int = 256
     key_length: int = 256
     trim_after_bytes: int = 0  # 0: never trim
+    message_bytes: int = 0  # 0: not checked here (grpc's limit alone)
 
 
 @wrap_servicer
@@ -94,6 +111,7 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         self._max_rows = limits.rows
         self._max_id = limits.id_length
         self._max_key = limits.key_length
+        self._max_message = limits.message_bytes or 1 << 62
         # requests of at least this many bytes ask the trimmer to return freed memory (never: a
         # length no request reaches)
         self._trim_after = limits.trim_after_bytes if limits.trim_after_bytes and trimmer is not None else 1 << 62
@@ -238,16 +256,19 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         if key is not None and len(key) > self._max_key:
             raise self._too_large(model.name, rows, request_id, key)
         remaining = context.time_remaining()  # None: the caller set no deadline
-        if remaining is not None and remaining <= 0:
-            raise DeadlineExpired(
-                f"the request's deadline passed before it was scored (model {shown(model.name)}); not scored",
-                model.name,
-            )
+        deadline_ns = None
+        if remaining is not None:
+            if remaining <= 0:
+                raise DeadlineExpired(
+                    f"the request's deadline passed before it was scored (model {shown(model.name)}); not scored",
+                    model.name,
+                )
+            deadline_ns = time.perf_counter_ns() + int(remaining * 1e9)  # the batcher drops it unscored after
         if model.reject_nonfinite:
             check_finite(model.name, read.feeds)
         if not request_id and plane.requestlog is not None:
             request_id = plane.requestlog.next_id()  # returned, so the client can label it later
-        lv, arrays = await plane.infer(model, version, key, read.feeds, rows, request_id)
+        lv, arrays = await plane.infer(model, version, key, read.feeds, rows, request_id, deadline_ns)
         return model.codec.encode(lv, read.outputs, request_id, arrays)
 
     def _too_large(self, model: str, rows: int, request_id: str, key: str) -> TooLarge:
@@ -260,6 +281,15 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             what = f"routing key {shown(key)} is longer than the gateway's limit of {self._max_key} characters"
         return TooLarge(f"model {shown(model)}: {what}", model)
 
+    def _message_too_large(self, size: int, model: str) -> MessageTooLarge:
+        if model not in self._plane.models:  # the caller's name: a served model's, or not named
+            model = ""
+        return MessageTooLarge(
+            f"the request message is {size:,} bytes, over the gateway's limit of {self._max_message:,} bytes "
+            "(setting gateway.max_message_bytes, DRIFTGATE_GATEWAY__MAX_MESSAGE_BYTES); not read",
+            model,
+        )
+
     def _refused(self, exc: DriftgateError, model: str) -> None:
         code = status_for(exc)[0].name
         self._metrics.rejected.labels(code).inc()
@@ -269,6 +299,14 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         if reason is not None:
             self.admission.count(exc.model, reason)  # type: ignore[attr-defined]
 
+    def count_expired(self, model: str) -> None:
+        """A request of ``model`` that waited in its adaptive batcher until grpc ended the call at
+        its deadline: dropped unscored (driftgate.gateway.batcher), counted as a deadline refusal
+        (grpc answered DEADLINE_EXCEEDED)."""
+        self._metrics.rejected.labels("DEADLINE_EXCEEDED").inc()
+        self._plane.count_refused(model, "DEADLINE_EXCEEDED")
+        self.admission.count(model, "deadline")
+
     async def ModelInfer(self, request, context):
         """The request comes as bytes from the server (see inference_handlers) and is read by the
         RequestReader; a message (an in-process caller) is read field by field."""
@@ -277,7 +315,10 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             if not self.accepting:
                 raise ShuttingDown("the gateway is shutting down; retry on another instance")
             if request.__class__ is bytes:
-                if len(request) >= self._trim_after:
+                size = len(request)
+                if size > self._max_message:  # grpc's own limit is above (grpc_receive_limit)
+                    raise self._message_too_large(size, request_model(request))
+                if size >= self._trim_after:
                     self._trimmer.soon()  # type: ignore[union-attr]
                 read = self._reader.read(request, self._plane)
             else:
@@ -316,6 +357,8 @@ class InferenceServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                     raise ShuttingDown("the gateway is shutting down; retry on another instance")
                 admission.enter()
                 admitted = True
+                if (size := request.ByteSize()) > self._max_message:  # ~300 ns
+                    raise self._message_too_large(size, request.model_name)
                 yield stream_frame(await self._infer(read_message(request, self._plane), context))
             except Exception as exc:  # per-request errors travel in-band on a stream
                 code, message = status_for(exc)

@@ -166,10 +166,27 @@ def test_limits_refuse_with_invalid_argument_and_a_short_echo(gateway: Served) -
     assert named.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "(256000 characters)" in named.details() and len(named.details()) < 400
 
-    # a message over max_message_bytes: grpc refuses it before the gateway reads it
-    big = _error(lambda: stub.ModelInfer(request(MAX_MESSAGE // 120 + 1_000)))
+
+def test_a_message_over_the_size_limit_is_refused_named_and_counted(gateway: Served) -> None:
+    """A message over max_message_bytes (grpc's own receive limit sits above it): refused before it
+    is decoded with RESOURCE_EXHAUSTED naming the limit and the setting, counted as too_large for
+    its model; on a stream, refused in-band and counted the same; the stream goes on."""
+    stub = pb_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(gateway.gateway, options=channel_options()))
+    before = metric(gateway, "driftgate_requests_rejected_total", model="fraud", reason="too_large")
+    big_request = request(MAX_MESSAGE // 120 + 1_000)
+    size = big_request.ByteSize()
+    assert size > MAX_MESSAGE
+    big = _error(lambda: stub.ModelInfer(big_request))
     assert big.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "larger than max" in big.details()
+    assert f"{size:,} bytes" in big.details() and f"limit of {MAX_MESSAGE:,} bytes" in big.details()
+    assert "DRIFTGATE_GATEWAY__MAX_MESSAGE_BYTES" in big.details()
+    assert metric(gateway, "driftgate_requests_rejected_total", model="fraud", reason="too_large") - before == 1
+
+    answers = list(stub.ModelStreamInfer(iter([big_request, request(1)])))
+    assert answers[0].error_message.startswith("RESOURCE_EXHAUSTED:")
+    assert f"limit of {MAX_MESSAGE:,} bytes" in answers[0].error_message
+    assert not answers[1].error_message and answers[1].infer_response.outputs
+    assert metric(gateway, "driftgate_requests_rejected_total", model="fraud", reason="too_large") - before == 2
 
 
 def test_expired_deadlines_are_not_scored(gateway: Served) -> None:
@@ -211,6 +228,53 @@ def test_expired_deadlines_are_not_scored(gateway: Served) -> None:
     assert done >= codes["OK"]
     assert done + refused <= 256
     assert done < 256 - codes[grpc.StatusCode.RESOURCE_EXHAUSTED]
+
+
+def test_a_deadline_that_passes_in_the_batcher_is_not_scored(gateway: Served) -> None:
+    """Adaptive batching with a 1 s delay (a batch of 32 never fills): four requests with a 0.5 s
+    deadline queue behind one without a deadline. Their deadline passes while they wait: they
+    end DEADLINE_EXCEEDED, are not scored (the batch runs the patient request alone), and each is
+    counted once as a deadline refusal; the patient request gets its own right answer."""
+    stub = gateway.stub()
+    patient = request(2, seed=21)
+    expected = probabilities(stub.ModelInfer(patient))
+    _batching(gateway, stub, "--max-batch", "32", "--max-delay-us", "1000000")
+
+    def scored() -> tuple[int, int]:
+        stats = stub.ModelStatistics(pb.ModelStatisticsRequest(name="fraud")).model_stats
+        return sum(s.inference_stats.success.count for s in stats), sum(s.inference_count for s in stats)
+
+    requests_before, rows_before = scored()
+    before = metric(gateway, "driftgate_requests_rejected_total", model="fraud", reason="deadline")
+
+    async def mixed() -> list[object]:
+        async with grpc.aio.insecure_channel(gateway.gateway, options=channel_options()) as channel:
+            aio_stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            await aio_stub.ServerLive(pb.ServerLiveRequest())  # connected
+
+            async def short(i: int) -> object:
+                await asyncio.sleep(0.01 * (i + 1))  # behind the patient one in the queue
+                try:
+                    return await aio_stub.ModelInfer(request(1, seed=i), timeout=0.5)
+                except grpc.aio.AioRpcError as exc:
+                    return exc.code()
+
+            return await asyncio.gather(aio_stub.ModelInfer(patient, timeout=60), *(short(i) for i in range(4)))
+
+    try:
+        answered, *shorts = asyncio.run(mixed())
+    finally:
+        _batching(gateway, stub, "--off")
+    assert shorts == [grpc.StatusCode.DEADLINE_EXCEEDED] * 4
+    np.testing.assert_allclose(probabilities(answered), expected, rtol=1e-6)  # type: ignore[arg-type]
+    requests_after, rows_after = scored()
+    assert (requests_after - requests_before, rows_after - rows_before) == (1, 2)  # the patient one only
+    for _ in range(200):  # the expiry is counted on the worker's loop when the batch forms
+        counted = metric(gateway, "driftgate_requests_rejected_total", model="fraud", reason="deadline") - before
+        if counted >= 4:
+            break
+        time.sleep(0.05)
+    assert counted == 4
 
 
 def test_a_cancelled_stream_is_counted_not_logged_as_an_error(gateway: Served) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from driftgate.errors import DeadlineExpired
 from driftgate.gateway.batcher import BatchConfig, Batcher, concat_feeds, split_outputs
 from driftgate.gateway.stats import VersionCounters
 
@@ -171,5 +173,32 @@ async def test_a_cancelled_request_is_skipped_and_others_are_answered() -> None:
         results = await asyncio.gather(*futures[1:])
         assert [float(r[0][0, 0]) for r in results] == [3.0, 6.0]
         assert counters.batch_runs == 1
+    finally:
+        batcher.stop()
+
+
+async def test_a_request_whose_deadline_passed_is_not_scored() -> None:
+    """Deadlines that pass while requests queue (perf_counter_ns, as the servicer passes them): the
+    session never sees those rows; a waiting one gets DeadlineExpired, one whose call grpc already
+    ended (a cancelled future) is reported through ``expired``; the rest are answered."""
+    session, expired = FakeSession(), []
+    batcher = Batcher("t", session.run, BatchConfig(4, LONG_US), asyncio.get_running_loop(), model="m",
+                      expired=lambda: expired.append(1))
+    past = time.perf_counter_ns() - 1
+    try:
+        futures = [
+            batcher.submit(_feeds([1.0]), 1, past),
+            batcher.submit(_feeds([2.0]), 1, past),
+            batcher.submit(_feeds([3.0]), 1, time.perf_counter_ns() + 60 * 10**9),
+        ]
+        futures[1].cancel()  # grpc ended the call at its deadline
+        futures.append(batcher.submit(_feeds([4.0]), 1))  # the fourth row closes the batch
+        with pytest.raises(DeadlineExpired, match="'m'"):
+            await futures[0]
+        answered = await asyncio.gather(*futures[2:])
+        assert [float(r[0][0, 0]) for r in answered] == [9.0, 12.0]
+        assert session.runs == [2]
+        await asyncio.sleep(0)  # the expiry callback runs on the loop with the refusal
+        assert expired == [1]
     finally:
         batcher.stop()
