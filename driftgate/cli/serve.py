@@ -1,4 +1,5 @@
-"""``driftgate serve`` (registry + gateway workers) and ``driftgate gateway`` (one worker)."""
+"""``driftgate serve`` (registry + gateway workers) and ``driftgate gateway`` (gateway workers: one in the
+foreground, or ``--workers N`` processes on one port under a supervisor)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,10 @@ def _run_gateway(args: argparse.Namespace) -> int:
     from driftgate.logs import setup_logging
 
     settings = _settings(args)
-    setup_logging(settings.log_level, f"gateway[{args.worker_index}]")
+    if args.worker_index is None and settings.gateway.workers > 1:  # run N workers, each a `gateway` of its own
+        return _supervise_gateways(args, settings)
+    worker_index = args.worker_index or 0
+    setup_logging(settings.log_level, f"gateway[{worker_index}]")
     private_umask()  # its cache and saved config are the user's alone
 
     async def run() -> int:
@@ -76,7 +80,7 @@ def _run_gateway(args: argparse.Namespace) -> int:
         from driftgate.gateway.server import GatewayServer
 
         try:
-            server = GatewayServer(settings, worker_index=args.worker_index)
+            server = GatewayServer(settings, worker_index=worker_index)
             port = await server.start()
         except DriftgateError as exc:
             print(f"driftgate gateway: {exc}", file=sys.stderr, flush=True)
@@ -153,6 +157,63 @@ def _check_device(device: str) -> str:
     return ""
 
 
+def _gateway_env(args: argparse.Namespace, settings: Any) -> dict[str, str]:
+    """What gateway workers started by a supervisor take from the command line, as their environment."""
+    env = {}
+    if args.registry:  # an external registry; otherwise gateways follow <home>/registry.addr
+        env["DRIFTGATE_GATEWAY__REGISTRY"] = args.registry
+    if getattr(args, "token", None):  # the gateways' token for that registry (else <home>/gateway.token)
+        env["DRIFTGATE_GATEWAY__TOKEN"] = args.token
+    env.update(_tls_env(settings.tls))
+    return env
+
+
+def _start_gateways(sup: Any, gs: Any) -> Any:
+    """Start ``gs.workers`` gateway workers on one port (the first one's, which may be picked free);
+    worker i serves metrics on metrics_port + i. Returns the first worker's child."""
+    common = ["--device", gs.device, "--workers", str(gs.workers), "--host", gs.host,
+              "--max-inflight", str(gs.max_inflight), "--metrics-host", gs.metrics_host]
+    first = sup.start(
+        "gateway-0",
+        ["gateway", *common, "--port", str(gs.port), "--metrics-port", str(gs.metrics_port), "--worker-index", "0"],
+        timeout=300,
+    )
+    port = first.address.rsplit(":", 1)[1]
+    for i in range(1, gs.workers):
+        sup.start(f"gateway-{i}",
+                  ["gateway", *common, "--port", port, "--metrics-port", str(gs.metrics_port),
+                   "--worker-index", str(i)],
+                  timeout=300)
+    return first
+
+
+def _supervise_gateways(args: argparse.Namespace, settings: Any) -> int:
+    """``driftgate gateway --workers N``: N worker processes on one port, restarted when they die
+    (``serve`` without the registry)."""
+    import sys
+
+    from driftgate.home import prepare_home, private_umask
+    from driftgate.supervisor import Supervisor
+
+    gs = settings.gateway
+    problem = _check_device(gs.device)
+    if problem:
+        print(f"driftgate gateway: {problem}", file=sys.stderr, flush=True)
+        return 2
+    private_umask()
+    prepare_home(args.home)
+    sup = Supervisor(args.home, _gateway_env(args, settings))
+    sup.install_signals()
+    try:
+        first = _start_gateways(sup, gs)
+    except RuntimeError as exc:
+        print(f"driftgate gateway: {exc}", flush=True)
+        sup.stop()
+        return 1
+    print(f"driftgate gateway: {gs.workers} workers on {first.address}", flush=True)
+    return sup.wait()
+
+
 def _serve(args: argparse.Namespace) -> int:
     from driftgate.home import prepare_home, private_umask
     from driftgate.supervisor import Supervisor
@@ -166,11 +227,7 @@ def _serve(args: argparse.Namespace) -> int:
     private_umask()
     prepare_home(args.home)
     env = {} if not args.no_demo else {"DRIFTGATE_REGISTRY__DEMO": "false"}
-    if args.registry:  # an external registry; otherwise gateways follow <home>/registry.addr
-        env["DRIFTGATE_GATEWAY__REGISTRY"] = args.registry
-    if getattr(args, "token", None):  # the gateways' token for that registry (else <home>/gateway.token)
-        env["DRIFTGATE_GATEWAY__TOKEN"] = args.token
-    env.update(_tls_env(settings.tls))
+    env.update(_gateway_env(args, settings))
     sup = Supervisor(args.home, env)
     sup.install_signals()
     registry = None
@@ -184,19 +241,7 @@ def _serve(args: argparse.Namespace) -> int:
             registry = sup.start("registry", ["registry", "--port", str(registry_port), *dashboard, *metrics],
                                  timeout=600)
             registry_address = registry.address
-        common = ["--device", gs.device, "--workers", str(gs.workers), "--host", gs.host,
-                  "--max-inflight", str(gs.max_inflight), "--metrics-host", gs.metrics_host]
-        first = sup.start(
-            "gateway-0",
-            ["gateway", *common, "--port", str(gs.port), "--metrics-port", str(gs.metrics_port), "--worker-index", "0"],
-            timeout=300,
-        )
-        port = first.address.rsplit(":", 1)[1]
-        for i in range(1, gs.workers):  # worker i serves metrics on metrics_port + i
-            sup.start(f"gateway-{i}",
-                      ["gateway", *common, "--port", port, "--metrics-port", str(gs.metrics_port),
-                       "--worker-index", str(i)],
-                      timeout=300)
+        first = _start_gateways(sup, gs)
     except RuntimeError as exc:
         print(f"driftgate serve: {exc}", flush=True)
         sup.stop()
@@ -244,5 +289,6 @@ def register(sub: Any) -> None:
 
     g = sub.add_parser("gateway", help="run one gateway worker (data plane) in the foreground")
     _gateway_options(g)
-    g.add_argument("--worker-index", type=integer(0, 255), default=0, help=argparse.SUPPRESS)
+    # set by a supervisor (serve, or gateway --workers N) for each worker it starts
+    g.add_argument("--worker-index", type=integer(0, 255), default=None, help=argparse.SUPPRESS)
     g.set_defaults(func=_run_gateway)

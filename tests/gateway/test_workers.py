@@ -109,3 +109,44 @@ def test_two_workers_share_a_port_both_serve_and_a_killed_one_is_restarted(tmp_p
         assert _served_requests(first[0]) > counts[0]  # and worker 0 never stopped serving
     finally:
         assert stop_served(served) == 0
+
+
+def test_gateway_workers_runs_that_many_processes_on_one_port(tmp_path: Path) -> None:
+    """``driftgate gateway --workers 2`` (a gateway host of its own, docs/deploy.md) starts two workers on one
+    port, as ``serve`` does, and stops them cleanly (it used to run one process whatever N said)."""
+    import sys
+
+    home = tmp_path / "home"
+    registry = subprocess.Popen([sys.executable, "-m", "driftgate", "--home", str(home), "registry", "--port", "0",
+                                 "--no-demo", "--dashboard-port", "-1"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    gateway = None
+    try:
+        assert registry.stdout is not None
+        assert registry.stdout.readline().startswith("registry listening on")  # it wrote the gateway's token
+        gateway = subprocess.Popen([sys.executable, "-m", "driftgate", "--home", str(home), "gateway", "--workers", "2",
+                                    "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert gateway.stdout is not None
+        lines = []
+        for line in gateway.stdout:
+            lines.append(line)
+            if line.startswith("driftgate gateway: "):
+                break
+        assert lines and lines[-1].startswith("driftgate gateway: 2 workers on 127.0.0.1:"), lines
+        address = lines[-1].split()[-1]
+        listening = [line.split()[3] for line in lines if line.startswith("gateway listening on")]
+        assert listening == [address, address], lines
+        pids = [int(p) for p in subprocess.run(["pgrep", "-f", "--", f"--home {home} gateway .*--worker-index"],
+                                               capture_output=True, text=True).stdout.split()]
+        assert len(pids) == 2 and gateway.pid not in pids
+        with grpc.insecure_channel(address) as channel:
+            assert grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel).ServerLive(
+                pb.ServerLiveRequest(), timeout=10).live
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(60) == 0
+    finally:
+        for process in (gateway, registry):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(60)
