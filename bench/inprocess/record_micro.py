@@ -1,7 +1,7 @@
 """Cost of building the request edge's read record and reading its seven fields: a plain tuple, a
 NamedTuple, a slotted dataclass (frozen or not), a class with __slots__ (bench/request_edge.md).
 
-    python bench/record_micro.py
+    python bench/inprocess/record_micro.py
 
 Prints nanoseconds per build and per read of all seven fields (the minimum over 5 repeats of
 2,000,000). The gateway builds one such record per request (driftgate.gateway.reader.Read).
