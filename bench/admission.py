@@ -19,6 +19,12 @@ HAProxy without a limit and HAProxy with each limit: concurrency 256 with client
 refusal, concurrency 256 with clients that back off (--backoff-ms, 0.5-1.5x), then concurrency 1 (the
 uncontended p99 on the same path). The demo model, scored inline. Also records the CPU seconds HAProxy
 used in each run. Writes bench/results/admission-balancer-<stamp>.json.
+
+    flock /tmp/driftgate-cpu.lock python bench/admission.py HOME --balancer --gateway-cpus 1 --client-cpus 0
+
+The same with the cores split as separate hosts would have them: ``driftgate serve`` (its registry
+and gateway worker) pinned to --gateway-cpus, HAProxy and every load client to --client-cpus
+(``taskset -c``; the affinity each process ended up with is read back and recorded in the result).
 """
 
 from __future__ import annotations
@@ -40,6 +46,29 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
+def pinned(argv: list[str], cpus: str | None) -> list[str]:
+    """``argv`` run on the CPUs ``cpus`` (taskset's list syntax; children inherit it), or as is."""
+    return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
+def cpus_allowed(pid: int) -> dict[str, str]:
+    """The CPUs ``pid`` and each of its descendants may run on, by command line (read from /proc)."""
+    seen: dict[str, str] = {}
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        m = re.search(r"^Cpus_allowed_list:\s*(\S+)", status, re.M)
+        seen[f"{p} {cmd[:120]}"] = m.group(1) if m else "?"
+    return seen
+
+
 def start(
     argv: list[str], log: Path, pattern: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[str], str]:
@@ -59,11 +88,13 @@ def start(
     return p, address
 
 
-def bench(target: str, concurrency: int, seconds: int, backoff_ms: int = 0) -> dict[str, object]:
+def bench(
+    target: str, concurrency: int, seconds: int, backoff_ms: int = 0, cpus: str | None = None
+) -> dict[str, object]:
     out = subprocess.run(
-        [PY, "-m", "driftgate", "bench", "--target", target, "--model", "fraud", "--concurrency", str(concurrency),
-         "--duration", f"{seconds}s", "--warmup", "2s", "--processes", "1", "--timeout", "30",
-         "--backoff", f"{backoff_ms}ms", "--json", "--quiet"],
+        pinned([PY, "-m", "driftgate", "bench", "--target", target, "--model", "fraud",
+                "--concurrency", str(concurrency), "--duration", f"{seconds}s", "--warmup", "2s",
+                "--processes", "1", "--timeout", "30", "--backoff", f"{backoff_ms}ms", "--json", "--quiet"], cpus),
         capture_output=True, text=True, cwd=ROOT, check=True,
     )
     r = json.loads(out.stdout)
@@ -83,7 +114,7 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def _haproxy(gateway: str, limit: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _haproxy(gateway: str, limit: int, log: Path, cpus: str | None) -> tuple[subprocess.Popen[bytes], str]:
     haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/local/sbin:/usr/sbin:/sbin")
     if haproxy is None:
         raise SystemExit("HAProxy is not installed (Debian package haproxy)")
@@ -92,36 +123,49 @@ def _haproxy(gateway: str, limit: int, log: Path) -> tuple[subprocess.Popen[byte
                                                             "DRIFTGATE_GATEWAY_2")}
     env.update(DRIFTGATE_LB_BIND=address, DRIFTGATE_GATEWAY_1=gateway, DRIFTGATE_GATEWAY_MAXCONN=str(limit))
     with log.open("wb") as out:
-        p = subprocess.Popen([haproxy, "-db", "-f", str(ROOT / "deploy" / "haproxy" / "haproxy.cfg")], env=env,
-                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        p = subprocess.Popen(pinned([haproxy, "-db", "-f", str(ROOT / "deploy" / "haproxy" / "haproxy.cfg")], cpus),
+                             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return p, address
+
+
+def _cpu_list(cpus: str) -> set[int]:
+    out: set[int] = set()
+    for part in cpus.split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
 
 
 def balancer_main(args: argparse.Namespace) -> None:
     home = args.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[Any]] = []
-    serve, gw = start([PY, "-m", "driftgate", "--home", str(home), "serve", "--port", "0", "--metrics-port", "-1",
-                       "--registry-port", "0", "--host", "127.0.0.1"], home / "serve.log",
-                      r"gateway listening on (\S+)")
+    if args.client_cpus:  # this driver too: it only waits, but keep it off the gateway's core
+        os.sched_setaffinity(0, _cpu_list(args.client_cpus))
+    serve, gw = start(pinned([PY, "-m", "driftgate", "--home", str(home), "serve", "--port", "0", "--metrics-port",
+                              "-1", "--registry-port", "0", "--host", "127.0.0.1"], args.gateway_cpus),
+                      home / "serve.log", r"gateway listening on (\S+)")
     procs.append(serve)
-    off, off_address = _haproxy(gw, 1_000_000, home / "haproxy-off.log")  # a limit no load here reaches
+    off, off_address = _haproxy(gw, 1_000_000, home / "haproxy-off.log", args.client_cpus)  # a limit never reached
     procs.append(off)
     paths: dict[str, tuple[str, subprocess.Popen[bytes] | None]] = {
         "direct": (gw, None), "haproxy, no limit": (off_address, off)}
     limits = [int(x) for x in args.lb_limit.split(",")]
     for n in limits:
-        on, on_address = _haproxy(gw, n, home / f"haproxy-{n}.log")
+        on, on_address = _haproxy(gw, n, home / f"haproxy-{n}.log", args.client_cpus)
         procs.append(on)
         paths[f"haproxy, limit {n}"] = (on_address, on)
     time.sleep(5)  # the gateway READY, HAProxy listening
+    affinity = {**cpus_allowed(serve.pid), **{k: v for p in procs[1:] for k, v in cpus_allowed(p.pid).items()}}
+    print(json.dumps({"cpus_allowed": affinity}), flush=True)
     runs = []
     try:
         for rnd in range(args.rounds):
             for path, (target, lb) in paths.items():
                 for conc, backoff in ((256, 0), (256, args.backoff_ms), (1, 0)):
                     cpu0 = _cpu_s(lb.pid) if lb else 0.0
-                    r = bench(target, conc, args.seconds if conc > 1 else max(4, args.seconds // 2), backoff)
+                    r = bench(target, conc, args.seconds if conc > 1 else max(4, args.seconds // 2), backoff,
+                              args.client_cpus)
                     r.update(round=rnd, path=path, concurrency=conc, backoff_ms=backoff,
                              haproxy_cpu_s=round(_cpu_s(lb.pid) - cpu0, 2) if lb else None)
                     runs.append(r)
@@ -132,9 +176,12 @@ def balancer_main(args: argparse.Namespace) -> None:
         for p in procs:
             p.wait(60)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = ROOT / "bench" / "results" / f"admission-balancer-{stamp}.json"
+    name = "admission-balancer-pinned" if args.gateway_cpus or args.client_cpus else "admission-balancer"
+    out = ROOT / "bench" / "results" / f"{name}-{stamp}.json"
     out.write_text(json.dumps({"command": " ".join(sys.argv), "lb_limits": limits, "seconds": args.seconds,
-                               "backoff_ms": args.backoff_ms, "results": runs}, indent=1))
+                               "backoff_ms": args.backoff_ms, "gateway_cpus": args.gateway_cpus,
+                               "client_cpus": args.client_cpus, "cpus_allowed": affinity, "results": runs},
+                              indent=1))
     print(f"wrote {out}")
 
 
@@ -147,6 +194,8 @@ def main() -> None:
     ap.add_argument("--balancer", action="store_true", help="admission at HAProxy on against off (see above)")
     ap.add_argument("--lb-limit", default="8", help="--balancer: DRIFTGATE_GATEWAY_MAXCONN (list: one HAProxy each)")
     ap.add_argument("--backoff-ms", type=int, default=100, help="--balancer: the backing-off clients' wait")
+    ap.add_argument("--gateway-cpus", help="--balancer: pin driftgate serve (registry, gateway) here (taskset -c)")
+    ap.add_argument("--client-cpus", help="--balancer: pin HAProxy and the load clients here (taskset -c)")
     args = ap.parse_args()
     if args.balancer:
         balancer_main(args)
