@@ -18,7 +18,7 @@ deploy/haproxy/haproxy.cfg (h2c) in front of it: one for each per-gateway limit 
 HAProxy without a limit and HAProxy with each limit: concurrency 256 with clients that resend at once after a
 refusal, concurrency 256 with clients that back off (--backoff-ms, 0.5-1.5x), then concurrency 1 (the
 uncontended p99 on the same path). The demo model, scored inline. Also records the CPU seconds HAProxy
-used in each run. Writes bench/results/admission-balancer-<stamp>.json.
+and the gateway worker used in each run. Writes bench/results/admission-balancer-<stamp>.json.
 
     flock /tmp/driftgate-cpu.lock python bench/admission.py HOME --balancer --gateway-cpus 1 --client-cpus 0
 
@@ -158,16 +158,18 @@ def balancer_main(args: argparse.Namespace) -> None:
     time.sleep(5)  # the gateway READY, HAProxy listening
     affinity = {**cpus_allowed(serve.pid), **{k: v for p in procs[1:] for k, v in cpus_allowed(p.pid).items()}}
     print(json.dumps({"cpus_allowed": affinity}), flush=True)
+    worker = next(int(k.split()[0]) for k in affinity if " gateway " in k)  # serve's gateway worker
     runs = []
     try:
         for rnd in range(args.rounds):
             for path, (target, lb) in paths.items():
                 for conc, backoff in ((256, 0), (256, args.backoff_ms), (1, 0)):
-                    cpu0 = _cpu_s(lb.pid) if lb else 0.0
+                    cpu0, gw0 = (_cpu_s(lb.pid) if lb else 0.0), _cpu_s(worker)
                     r = bench(target, conc, args.seconds if conc > 1 else max(4, args.seconds // 2), backoff,
                               args.client_cpus)
                     r.update(round=rnd, path=path, concurrency=conc, backoff_ms=backoff,
-                             haproxy_cpu_s=round(_cpu_s(lb.pid) - cpu0, 2) if lb else None)
+                             haproxy_cpu_s=round(_cpu_s(lb.pid) - cpu0, 2) if lb else None,
+                             gateway_cpu_s=round(_cpu_s(worker) - gw0, 2))
                     runs.append(r)
                     print(json.dumps(r), flush=True)
     finally:
