@@ -60,6 +60,7 @@ def cpus_allowed(pid: int) -> dict[str, str]:
         try:
             status = Path(f"/proc/{p}/status").read_text()
             cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            cmd = cmd.replace(PY, "python").replace(f"{ROOT}/", "")  # no paths of this machine in results
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):
