@@ -1,0 +1,248 @@
+"""1-row requests beside 1M-row batches: does a large batch stall the event loop? (bench/admission.md)
+
+    flock /tmp/driftgate-cpu.lock python bench/large_batch.py HOME [--rows 1000000] [--rate 200]
+        [--phase-s 10] [--rounds 2] [--profile]
+
+Starts ``driftgate serve`` on HOME with the operator's limits raised for large batches (message
+size 256 MiB, max_batch_size and max_request_rows 2M). One client process sends 1-row requests
+open loop at ``--rate`` a second for the whole run (latency from each request's scheduled send
+time, so a stalled loop is not hidden by a client that waits); another process sends ``--rows``-row
+batches back to back (one at a time, the request serialized once) during the "with" phases only.
+Phases alternate (without, with) ``--rounds`` times, ``--phase-s`` each; the first second of each
+phase is not counted. A 1-row request counts as "with" when it was sent while a large batch was in
+flight, "without" when none was within 1 s of it. Prints and writes p50/p99/max of each, and the
+large batches' count and latency, to bench/results/large-batch-<stamp>.json.
+
+``--profile``: py-spy samples the gateway worker's threads during the first "with" phase (it stops
+the process for each sample: take latencies from a run without it); the main thread's (the event
+loop's) samples are summed by function (own time and inclusive), written next to the result, to
+see what still runs on the loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import multiprocessing as mp
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from driftgate.proto.inference import grpc_service_pb2 as pb
+
+ROOT = Path(__file__).resolve().parent.parent
+METHOD = "/inference.GRPCInferenceService/ModelInfer"
+OPTIONS = [("grpc.max_send_message_length", 1 << 30), ("grpc.max_receive_message_length", 1 << 30)]
+
+
+def serialized(rows: int, seed: int) -> bytes:
+    x = np.random.default_rng(seed).random((rows, 30), dtype=np.float32)
+    request = pb.ModelInferRequest(model_name="fraud")
+    request.inputs.add(name="transaction", datatype="FP32", shape=[rows, 30])
+    request.raw_input_contents.append(x.tobytes())
+    return request.SerializeToString()
+
+
+def large_sender(target: str, rows: int, schedule: list[tuple[float, float]], out: mp.Queue) -> None:  # type: ignore[type-arg]
+    """Send ``rows``-row batches back to back inside each (start, end) window of monotonic time."""
+    data = serialized(rows, 7)
+
+    async def main() -> list[tuple[float, float, str]]:
+        done = []
+        async with grpc.aio.insecure_channel(target, options=OPTIONS) as channel:
+            call = channel.unary_unary(METHOD)
+            for start, end in schedule:
+                await asyncio.sleep(max(0.0, start - time.monotonic()))
+                while time.monotonic() < end:
+                    t = time.monotonic()
+                    try:
+                        await call(data, timeout=300)
+                        code = "OK"
+                    except grpc.aio.AioRpcError as exc:
+                        code = exc.code().name
+                    done.append((t, time.monotonic() - t, code))
+        return done
+
+    out.put(asyncio.run(main()))
+
+
+async def small_load(target: str, rate: float, until: float) -> list[tuple[float, float, str]]:
+    """1-row requests open loop: (scheduled send time, latency from it, code)."""
+    data = serialized(1, 3)
+    results: list[tuple[float, float, str]] = []
+    async with grpc.aio.insecure_channel(target, options=OPTIONS) as channel:
+        call = channel.unary_unary(METHOD)
+        await call(data, timeout=30)
+
+        async def one(at: float) -> None:
+            try:
+                await call(data, timeout=60)
+                code = "OK"
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code().name
+            results.append((at, time.monotonic() - at, code))
+
+        tasks = []
+        start = time.monotonic()
+        i = 0
+        while True:
+            at = start + i / rate
+            if at >= until:
+                break
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            tasks.append(asyncio.create_task(one(at)))
+            i += 1
+        await asyncio.gather(*tasks)
+    return results
+
+
+def gateway_pid(home: Path) -> int:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"gateway" in argv and str(home).encode() in argv:
+            return int(entry.name)
+    raise RuntimeError("no gateway process")
+
+
+def summarize_profile(raw: Path, pid: int) -> dict[str, object]:
+    """py-spy's raw (collapsed) stacks: the main thread's samples by function, own and inclusive."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        frames = stack.split(";")
+        # py-spy --threads starts a stack with "thread (TID): NAME"; the main thread's TID is the pid
+        if not frames or not frames[0].startswith(f"thread ({pid})"):
+            continue
+        n = int(count_text)
+        total += n
+        names = [re.sub(r":\d+\)$", ")", f) for f in frames[1:]]
+        if names:
+            own[names[-1]] += n
+        for name in set(names):
+            inclusive[name] += n
+    return {"main_thread_samples": total, "own_top": own.most_common(25), "inclusive_top": inclusive.most_common(40)}
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1e3 if values else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("home", type=Path)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--phase-s", type=float, default=10.0)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--label", default="")
+    args = ap.parse_args()
+    home = args.home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DRIFTGATE_GATEWAY__MAX_MESSAGE_BYTES": str(256 << 20),
+           "DRIFTGATE_GATEWAY__MAX_BATCH_SIZE": "2000000", "DRIFTGATE_GATEWAY__MAX_REQUEST_ROWS": "2000000"}
+    log = (home / "large-batch.log").open("w")
+    p = subprocess.Popen([sys.executable, "-m", "driftgate", "--home", str(home), "serve", "--port", "0",
+                          "--metrics-port", "-1", "--registry-port", "0", "--dashboard-port", "-1",
+                          "--host", "127.0.0.1"], stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT)
+    assert p.stdout is not None
+    target = ""
+    for line in p.stdout:
+        if m := re.search(r"gateway listening on (\S+)", line):
+            target = m.group(1)
+        if line.startswith("driftgate serving:"):
+            break
+    try:
+        time.sleep(3)
+        pid = gateway_pid(home)
+        start = time.monotonic() + 5  # the large sender serializes its request first
+        phases = []
+        for r in range(2 * args.rounds):
+            a = start + r * args.phase_s
+            phases.append(("with" if r % 2 else "without", a, a + args.phase_s))
+        until = phases[-1][2]
+        with_windows = [(a, b) for kind, a, b in phases if kind == "with"]
+        queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+        sender = mp.get_context("fork").Process(target=large_sender, args=(target, args.rows, with_windows, queue))
+        sender.start()
+        spy = None
+        raw = ROOT / "bench" / "results" / f"large-batch-profile-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+        if args.profile:
+            delay = with_windows[0][0] + 1 - time.monotonic()
+            spy = subprocess.Popen(
+                ["sh", "-c", f"sleep {delay:.2f}; exec py-spy record --pid {pid} --threads --rate 250 --format raw "
+                 f"--duration {int(args.phase_s - 2)} -o {raw}"],
+                stdout=subprocess.DEVNULL, stderr=(home / "py-spy.log").open("w"),
+            )
+        small = asyncio.run(small_load(target, args.rate, until))
+        large = queue.get(timeout=600)
+        sender.join()
+        if spy is not None:
+            spy.wait(60)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(120)
+
+    busy = [(t, t + d) for t, d, _ in large]  # when a large batch was in flight
+
+    def kind_of(t: float) -> str | None:
+        """"with": sent while a large batch was in flight; "without": sent at least 1 s away from
+        any (a batch started late in a "with" phase runs on into the next phase)."""
+        if any(a <= t < b for a, b in busy):
+            return "with"
+        if any(a - 1 <= t < b + 1 for a, b in busy):
+            return None
+        return "without" if any(a + 1 <= t < b for _, a, b in phases) else None
+
+    lat: dict[str, list[float]] = {"without": [], "with": []}
+    errors: collections.Counter[str] = collections.Counter()
+    for at, latency, code in small:
+        kind = kind_of(at)
+        if kind is None:
+            continue
+        if code == "OK":
+            lat[kind].append(latency)
+        else:
+            errors[f"{kind}:{code}"] += 1
+    result = {
+        "command": " ".join(sys.argv), "label": args.label, "rows": args.rows, "rate": args.rate,
+        "phase_s": args.phase_s, "rounds": args.rounds,
+        "small": {k: {"n": len(v), "p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2),
+                      "max_ms": round(max(v) * 1e3, 2) if v else None} for k, v in lat.items()},
+        "small_errors": dict(errors),
+        "large": {"n": len(large), "codes": dict(collections.Counter(c for _, _, c in large)),
+                  "latency_s": [round(d, 2) for _, d, _ in large]},
+    }
+    if args.profile and raw.exists():
+        result["profile"] = summarize_profile(raw, pid)
+        result["profile_raw"] = str(raw.relative_to(ROOT))
+    print(json.dumps({k: v for k, v in result.items() if k != "profile"}, indent=1))
+    if "profile" in result:
+        prof = result["profile"]
+        print("main thread samples:", prof["main_thread_samples"])  # type: ignore[index]
+        for name, n in prof["inclusive_top"]:  # type: ignore[index]
+            print(f"  {n:6d}  {name}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = ROOT / "bench" / "results" / f"large-batch-{stamp}.json"
+    path.write_text(json.dumps(result, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
