@@ -31,7 +31,7 @@ from driftgate.errors import (
 from driftgate.gateway.metrics import GatewayMetrics
 from driftgate.gateway.requestlog import RequestLog
 from driftgate.gateway.routing import RouteTable
-from driftgate.gateway.versions import LoadedVersion
+from driftgate.gateway.versions import SHRINK_AFTER_ROWS, LoadedVersion
 from driftgate.signature import Signature
 
 if TYPE_CHECKING:  # the edge's; the core never calls it
@@ -155,7 +155,8 @@ class DataPlane:
                 outputs = await batcher.submit(feeds, rows, deadline_ns)
                 lv.counters.batched_requests += 1  # with the success infer counts next, no await between
                 return outputs
-            return await asyncio.get_running_loop().run_in_executor(None, lv.run, feeds)
+            run = lv.run_large if rows >= SHRINK_AFTER_ROWS else lv.run
+            return await asyncio.get_running_loop().run_in_executor(None, run, feeds)
         except DeadlineExpired:
             raise
         except Exception as exc:

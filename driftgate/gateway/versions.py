@@ -125,6 +125,12 @@ class LoadedVersion:
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._run(self.output_names, feeds, None)  # type: ignore[no-any-return]
 
+    def run_large(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run a batch of at least SHRINK_AFTER_ROWS rows (off the loop), then hand back what
+        onnxruntime's CPU memory arena grew for it: the arena otherwise keeps the peak of the
+        largest runs for the session's life (~170 MB after eight 1.75M-row runs, bench/admission.md)."""
+        return self._run(self.output_names, feeds, _shrink_options())  # type: ignore[no-any-return]
+
     def enter(self) -> None:
         self.in_flight += 1
 
@@ -153,6 +159,23 @@ class LoadedVersion:
         self.session = None
         self._run = None
         self.sketch = None
+
+
+SHRINK_AFTER_ROWS = 65_536
+"""Batches of at least this many rows run with onnxruntime's arena shrinkage (LoadedVersion.run_large)."""
+
+_SHRINK: list[Any] = []
+
+
+def _shrink_options() -> Any:
+    """onnxruntime RunOptions that shrink the CPU arena after the run (made once)."""
+    if not _SHRINK:
+        import onnxruntime as ort
+
+        options = ort.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        _SHRINK.append(options)
+    return _SHRINK[0]
 
 
 def _warm_up(session: Any, signature: Signature, output_names: tuple[str, ...]) -> None:
