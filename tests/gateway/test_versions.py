@@ -8,7 +8,7 @@ import pytest
 
 from driftgate.demo import generate, train_demo_model
 from driftgate.gateway.stats import VersionCounters
-from driftgate.gateway.versions import ScoreSpec, load_version
+from driftgate.gateway.versions import SHRINK_AFTER_ROWS, ScoreSpec, load_version
 
 
 def test_cpu_version_runs_the_sessions_own_run_and_matches_the_public_api() -> None:
@@ -38,3 +38,17 @@ def test_scores_are_views_only_of_narrow_outputs() -> None:
     assert scores.flags.c_contiguous
     single = np.array([[0.3], [0.6]], dtype=np.float64)
     assert ScoreSpec(0, -1).scores([single]).tolist() == [0.3, 0.6]
+
+
+def test_a_large_batch_runs_with_arena_shrinkage_and_scores_the_same() -> None:
+    """run_large passes onnxruntime RunOptions that shrink its CPU arena after the run (so RSS
+    returns after large batches, bench/admission.md); the scores are the plain run's."""
+    data = generate(400, seed=6)
+    trained = train_demo_model(data.X, data.y, seed=6, kind="logreg")
+    lv = load_version("m", 1, "sha", trained.onnx, device="cpu", intra_op_threads=1,
+                      counters=VersionCounters())
+    x = np.random.default_rng(6).random((SHRINK_AFTER_ROWS, data.X.shape[1]), dtype=np.float32)
+    feeds = {lv.input_names[0]: x}
+    for a, b in zip(lv.run_large(feeds), lv.run(feeds), strict=True):
+        np.testing.assert_array_equal(a, b)
+    lv.release()
