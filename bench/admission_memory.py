@@ -17,8 +17,6 @@ import asyncio
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from driftgate.bench.servers import gateway_worker_pid, start_serve
 from driftgate.proto.inference import grpc_service_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,19 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def rss_mb(pid: int) -> float:
     text = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+) kB", text).group(1)) / 1024  # type: ignore[union-attr]
-
-
-def gateway_pid(home: Path) -> int:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"gateway" in argv and str(home).encode() in argv:
-            return int(entry.name)
-    raise RuntimeError("no gateway process")
 
 
 async def burst(target: str, rows: int, n: int) -> list[str]:
@@ -75,28 +61,19 @@ def run(home: Path, trim: int, mb: int, n: int) -> dict[str, object]:
     env = {**os.environ, "DRIFTGATE_GATEWAY__MAX_MESSAGE_BYTES": str(256 << 20),
            "DRIFTGATE_GATEWAY__MAX_BATCH_SIZE": str(4_000_000), "DRIFTGATE_GATEWAY__MAX_REQUEST_ROWS": str(4_000_000),
            "DRIFTGATE_GATEWAY__TRIM_AFTER_BYTES": str(trim), "DRIFTGATE_ACCURACY__BUFFER_ROWS": "100000"}
-    log = (home / f"memory-{trim}.log").open("w")
-    p = subprocess.Popen([sys.executable, "-m", "driftgate", "--home", str(home), "serve", "--port", "0",
-                          "--metrics-port", "-1", "--registry-port", "0", "--host", "127.0.0.1"],
-                         stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT)
-    assert p.stdout is not None
-    target = ""
-    for line in p.stdout:
-        if m := re.search(r"gateway listening on (\S+)", line):
-            target = m.group(1)
-        if line.startswith("driftgate serving:"):
-            break
+    env["DRIFTGATE_REGISTRY__DASHBOARD_PORT"] = "-1"
+    server = start_serve(home, env=env, log=home / f"memory-{trim}.log")
+    target = server.address
     try:
         time.sleep(5)
-        pid = gateway_pid(home)
+        pid = gateway_worker_pid(home)
         before = rss_mb(pid)
         codes = asyncio.run(burst(target, rows, n)) + asyncio.run(burst(target, rows, n))
         peak_after = rss_mb(pid)
         time.sleep(3)
         after = rss_mb(pid)
     finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait(120)
+        server.stop(120)
     return {"trim_after_bytes": trim, "request_mb": mb, "burst": n, "codes": codes, "rss_before_mb": round(before),
             "rss_right_after_mb": round(peak_after), "rss_3s_after_mb": round(after),
             "retained_mb": round(after - before)}

@@ -28,7 +28,6 @@ import json
 import multiprocessing as mp
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from driftgate.bench.servers import gateway_worker_pid, start_serve
 from driftgate.proto.inference import grpc_service_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,19 +105,6 @@ async def small_load(target: str, rate: float, until: float) -> list[tuple[float
     return results
 
 
-def gateway_pid(home: Path) -> int:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"gateway" in argv and str(home).encode() in argv:
-            return int(entry.name)
-    raise RuntimeError("no gateway process")
-
-
 def summarize_profile(raw: Path, pid: int) -> dict[str, object]:
     """py-spy's raw (collapsed) stacks: the main thread's samples by function, own and inclusive."""
     own: collections.Counter[str] = collections.Counter()
@@ -157,20 +144,12 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DRIFTGATE_GATEWAY__MAX_MESSAGE_BYTES": str(256 << 20),
            "DRIFTGATE_GATEWAY__MAX_BATCH_SIZE": "2000000", "DRIFTGATE_GATEWAY__MAX_REQUEST_ROWS": "2000000"}
-    log = (home / "large-batch.log").open("w")
-    p = subprocess.Popen([sys.executable, "-m", "driftgate", "--home", str(home), "serve", "--port", "0",
-                          "--metrics-port", "-1", "--registry-port", "0", "--dashboard-port", "-1",
-                          "--host", "127.0.0.1"], stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT)
-    assert p.stdout is not None
-    target = ""
-    for line in p.stdout:
-        if m := re.search(r"gateway listening on (\S+)", line):
-            target = m.group(1)
-        if line.startswith("driftgate serving:"):
-            break
+    env["DRIFTGATE_REGISTRY__DASHBOARD_PORT"] = "-1"
+    server = start_serve(home, env=env, log=home / "large-batch.log")
+    target = server.address
     try:
         time.sleep(3)
-        pid = gateway_pid(home)
+        pid = gateway_worker_pid(home)
         start = time.monotonic() + 5  # the large sender serializes its request first
         phases = []
         for r in range(2 * args.rounds):
@@ -196,8 +175,7 @@ def main() -> None:
         if spy is not None:
             spy.wait(60)
     finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait(120)
+        server.stop(120)
 
     busy = [(t, t + d) for t, d, _ in large]  # when a large batch was in flight
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["ServerProcess", "driftgate_cli", "start_bare", "start_serve", "tree_cpu_s"]
+__all__ = ["ServerProcess", "driftgate_cli", "gateway_worker_pid", "start_bare", "start_serve", "tree_cpu_s"]
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -27,6 +27,21 @@ def _stat(pid: int) -> tuple[int, float] | None:
     except OSError:
         return None
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK  # ppid, utime + stime
+
+
+def gateway_worker_pid(home: Path) -> int:
+    """The pid of the gateway worker process a ``driftgate --home HOME serve`` started (its command
+    line names both "gateway" and the home); RuntimeError when there is none."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"gateway" in argv and str(home).encode() in argv:
+            return int(entry.name)
+    raise RuntimeError("no gateway process")
 
 
 def tree_cpu_s(pid: int) -> float:
