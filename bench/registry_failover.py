@@ -60,15 +60,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--leader-check-s", type=float, default=1.0)
     args = parser.parse_args()
-    server = None
-    url = args.pg_url
-    if not url:
-        from tests.pg import start_postgres
+    from tests.pg import server_for_bench
 
-        server, why = start_postgres()
-        if server is None:
-            raise SystemExit(f"no PostgreSQL: {why}")
-        url = server.new_database()
+    server = server_for_bench(args.pg_url)
+    url = args.pg_url or server.new_database()  # type: ignore[union-attr]
     env = {"DRIFTGATE_REGISTRY__LEADER_CHECK_S": str(args.leader_check_s)}
     rounds: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -108,6 +108,17 @@ def start_postgres() -> tuple[PostgresServer | None, str]:
     return server, ""
 
 
+def server_for_bench(url: str) -> PostgresServer | None:
+    """A benchmark's --pg-url: None when one was given (the benchmark uses it), else a throwaway
+    server it stops when done; SystemExit saying why when none can start."""
+    if url:
+        return None
+    server, why = start_postgres()
+    if server is None:
+        raise SystemExit(f"no PostgreSQL: {why}")
+    return server
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer | str]:
     server, why = start_postgres()

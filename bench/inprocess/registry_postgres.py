@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from driftgate.auth.client import token_metadata  # noqa: E402
 from driftgate.control_channel import grpc_options  # noqa: E402
 from driftgate.proto.v1 import control_pb2 as pb  # noqa: E402
 from driftgate.proto.v1 import control_pb2_grpc  # noqa: E402
@@ -81,14 +82,18 @@ async def _one(name: str, url: str, args: argparse.Namespace, onnx: bytes, refer
         await server.start()
         channel = grpc.aio.insecure_channel(server.address, options=grpc_options())
         stub = control_pb2_grpc.ControlStub(channel)
+        # the tokens the registry wrote into its new home: operator calls as admin, reports as a gateway
+        admin = token_metadata((Path(tmp) / "admin.token").read_text().strip())
+        gw = token_metadata((Path(tmp) / "gateway.token").read_text().strip())
         try:
-            await stub.RegisterVersion(pb.RegisterVersionRequest(model="fraud", onnx=onnx, reference_npy=reference))
+            await stub.RegisterVersion(pb.RegisterVersionRequest(model="fraud", onnx=onnx, reference_npy=reference),
+                                       metadata=admin)
             reports = {g: [_report(g, n, args.rows_per_report, 16, 10.0) for n in range(args.reports)]
                        for g in range(args.gateways)}
 
             async def gateway(g: int) -> None:
                 for report in reports[g]:
-                    await stub.ReportStatus(report, timeout=60)
+                    await stub.ReportStatus(report, timeout=60, metadata=gw)
 
             started = time.perf_counter()
             await asyncio.gather(*(gateway(g) for g in range(args.gateways)))
@@ -102,7 +107,7 @@ async def _one(name: str, url: str, args: argparse.Namespace, onnx: bytes, refer
             target = [0]
 
             async def watcher(i: int) -> None:
-                async for config in stub.WatchConfig(pb.WatchConfigRequest(gateway_id=f"w{i}")):
+                async for config in stub.WatchConfig(pb.WatchConfigRequest(gateway_id=f"w{i}"), metadata=gw):
                     latest[i] = config.generation
                     if config.generation >= target[0] and all(g >= target[0] for g in latest):
                         got.setdefault(target[0], asyncio.Event()).set()
@@ -117,7 +122,7 @@ async def _one(name: str, url: str, args: argparse.Namespace, onnx: bytes, refer
                 t0 = time.perf_counter()
                 await stub.UpdateModelSettings(pb.UpdateModelSettingsRequest(
                     model="fraud", settings=pb.ModelSettings(batching=pb.BatchingSettings(
-                        enabled=bool(k % 2), max_batch_rows=8, max_queue_delay_us=100))))
+                        enabled=bool(k % 2), max_batch_rows=8, max_queue_delay_us=100))), metadata=admin)
                 await asyncio.wait_for(event.wait(), 60)
                 fanout.append(time.perf_counter() - t0)
             for t in tasks:
@@ -147,14 +152,10 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    server = None
-    url = args.pg_url
-    if not url:
-        from tests.pg import start_postgres
+    from tests.pg import server_for_bench
 
-        server, why = start_postgres()
-        if server is None:
-            raise SystemExit(f"no PostgreSQL: {why}")
+    server = server_for_bench(args.pg_url)
+    url = args.pg_url
     onnx, reference = _model()
     results: dict[str, list[dict[str, float]]] = {"sqlite": [], "postgresql": []}
     try:
