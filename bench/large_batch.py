@@ -28,6 +28,8 @@ import json
 import multiprocessing as mp
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -36,7 +38,14 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from driftgate.bench.servers import gateway_worker_pid, start_serve
+from driftgate.bench.servers import (
+    ServerProcess,
+    driftgate_cli,
+    gateway_worker_pid,
+    start_serve,
+    tree_cpu_s,
+    wait_model_ready,
+)
 from driftgate.proto.inference import grpc_service_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,52 +139,33 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1e3 if values else float("nan")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("home", type=Path)
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--rate", type=float, default=200.0)
-    ap.add_argument("--phase-s", type=float, default=10.0)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--label", default="")
-    args = ap.parse_args()
-    home = args.home.resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DRIFTGATE_GATEWAY__MAX_MESSAGE_BYTES": str(256 << 20),
-           "DRIFTGATE_GATEWAY__MAX_BATCH_SIZE": "2000000", "DRIFTGATE_GATEWAY__MAX_REQUEST_ROWS": "2000000"}
-    env["DRIFTGATE_REGISTRY__DASHBOARD_PORT"] = "-1"
-    server = start_serve(home, env=env, log=home / "large-batch.log")
-    target = server.address
-    try:
-        time.sleep(3)
-        pid = gateway_worker_pid(home)
-        start = time.monotonic() + 5  # the large sender serializes its request first
-        phases = []
-        for r in range(2 * args.rounds):
-            a = start + r * args.phase_s
-            phases.append(("with" if r % 2 else "without", a, a + args.phase_s))
-        until = phases[-1][2]
-        with_windows = [(a, b) for kind, a, b in phases if kind == "with"]
-        queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
-        sender = mp.get_context("fork").Process(target=large_sender, args=(target, args.rows, with_windows, queue))
-        sender.start()
-        spy = None
-        raw = ROOT / "bench" / "results" / f"large-batch-profile-{time.strftime('%Y%m%d-%H%M%S')}.txt"
-        if args.profile:
-            delay = with_windows[0][0] + 1 - time.monotonic()
-            spy = subprocess.Popen(
-                ["sh", "-c", f"sleep {delay:.2f}; exec py-spy record --pid {pid} --threads --rate 250 --format raw "
-                 f"--duration {int(args.phase_s - 2)} -o {raw}"],
-                stdout=subprocess.DEVNULL, stderr=(home / "py-spy.log").open("w"),
-            )
-        small = asyncio.run(small_load(target, args.rate, until))
-        large = queue.get(timeout=600)
-        sender.join()
-        if spy is not None:
-            spy.wait(60)
-    finally:
-        server.stop(120)
+def measure(target: str, args: argparse.Namespace, rounds: int, profile_pid: int | None = None) -> dict[str, object]:
+    """One schedule of phases (without, with) x ``rounds`` against ``target``: 1-row requests all
+    along, large batches in the "with" phases; latencies by kind, the large batches' outcome."""
+    start = time.monotonic() + 5  # the large sender serializes its request first
+    phases = []
+    for r in range(2 * rounds):
+        a = start + r * args.phase_s
+        phases.append(("with" if r % 2 else "without", a, a + args.phase_s))
+    until = phases[-1][2]
+    with_windows = [(a, b) for kind, a, b in phases if kind == "with"]
+    queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    sender = mp.get_context("fork").Process(target=large_sender, args=(target, args.rows, with_windows, queue))
+    sender.start()
+    spy = None
+    raw = ROOT / "bench" / "results" / f"large-batch-profile-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+    if profile_pid is not None:
+        delay = with_windows[0][0] + 1 - time.monotonic()
+        spy = subprocess.Popen(
+            ["sh", "-c", f"sleep {delay:.2f}; exec py-spy record --pid {profile_pid} --threads --rate 250 "
+             f"--format raw --duration {int(args.phase_s - 2)} -o {raw}"],
+            stdout=subprocess.DEVNULL, stderr=(args.home / "py-spy.log").open("w"),
+        )
+    small = asyncio.run(small_load(target, args.rate, until))
+    large = queue.get(timeout=600)
+    sender.join()
+    if spy is not None:
+        spy.wait(60)
 
     busy = [(t, t + d) for t, d, _ in large]  # when a large batch was in flight
 
@@ -198,18 +188,98 @@ def main() -> None:
             lat[kind].append(latency)
         else:
             errors[f"{kind}:{code}"] += 1
-    result = {
-        "command": " ".join(sys.argv), "label": args.label, "rows": args.rows, "rate": args.rate,
-        "phase_s": args.phase_s, "rounds": args.rounds,
+    result: dict[str, object] = {
         "small": {k: {"n": len(v), "p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2),
                       "max_ms": round(max(v) * 1e3, 2) if v else None} for k, v in lat.items()},
         "small_errors": dict(errors),
         "large": {"n": len(large), "codes": dict(collections.Counter(c for _, _, c in large)),
                   "latency_s": [round(d, 2) for _, d, _ in large]},
     }
-    if args.profile and raw.exists():
-        result["profile"] = summarize_profile(raw, pid)
+    if profile_pid is not None and raw.exists():
+        result["profile"] = summarize_profile(raw, profile_pid)
         result["profile_raw"] = str(raw.relative_to(ROOT))
+    return result
+
+
+def start_haproxy(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """deploy/haproxy/haproxy.cfg (h2c) on a free local port, with ``env``; returns once it answers."""
+    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/local/sbin:/usr/sbin:/sbin")
+    if haproxy is None:
+        raise SystemExit("HAProxy is not installed (Debian package haproxy)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("DRIFTGATE_LB_", "DRIFTGATE_GATEWAY_",
+                                                                    "DRIFTGATE_BULK_"))}
+    with log.open("wb") as out:
+        p = subprocess.Popen([haproxy, "-db", "-f", str(ROOT / "deploy" / "haproxy" / "haproxy.cfg")],
+                             env={**keep, "DRIFTGATE_LB_BIND": address, **env}, stdout=out, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+    wait_model_ready(address, "fraud", 60)
+    return p, address
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("home", type=Path)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--phase-s", type=float, default=10.0)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--balancer", action="store_true",
+                    help="through HAProxy (deploy/haproxy/haproxy.cfg), without and with the bulk lane, interleaved")
+    ap.add_argument("--label", default="")
+    args = ap.parse_args()
+    args.home = home = args.home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DRIFTGATE_GATEWAY__MAX_MESSAGE_BYTES": str(256 << 20),
+           "DRIFTGATE_GATEWAY__MAX_BATCH_SIZE": "2000000", "DRIFTGATE_GATEWAY__MAX_REQUEST_ROWS": "2000000"}
+    env["DRIFTGATE_REGISTRY__DASHBOARD_PORT"] = "-1"
+    server = start_serve(home, env=env, log=home / "large-batch.log")
+    result: dict[str, object] = {"command": " ".join(sys.argv).replace(str(ROOT) + "/", ""), "label": args.label,
+                                 "rows": args.rows, "rate": args.rate, "phase_s": args.phase_s, "rounds": args.rounds}
+    extra: list[object] = []
+    try:
+        time.sleep(3)
+        pid = gateway_worker_pid(home)
+        if not args.balancer:
+            result.update(measure(server.address, args, args.rounds, pid if args.profile else None))
+        else:
+            bulk = ServerProcess(
+                "bulk gateway", [*driftgate_cli(home), "gateway", "--host", "127.0.0.1", "--port", "0",
+                                 "--metrics-port", "-1"],
+                r"gateway listening on (\S+)", env={**env, "DRIFTGATE_GATEWAY__GATEWAY_ID": "bulk"},
+                log=home / "bulk-gateway.log")
+            extra.append(bulk)
+            wait_model_ready(bulk.address, "fraud", 120)
+            lanes = {"bulk lane off": {"DRIFTGATE_GATEWAY_1": server.address},
+                     "bulk lane on": {"DRIFTGATE_GATEWAY_1": server.address, "DRIFTGATE_BULK_1": bulk.address}}
+            balancers = {}
+            for name, lane_env in lanes.items():
+                lane_env["DRIFTGATE_GATEWAY_MAXCONN"] = "1000"  # admission is not what this measures
+                p, address = start_haproxy(lane_env, home / f"haproxy-{name.replace(' ', '-')}.log")
+                extra.append(p)
+                balancers[name] = address
+            runs = []
+            for r in range(args.rounds):
+                for name, address in balancers.items():
+                    gw0, bulk0 = tree_cpu_s(pid), bulk.cpu_s()
+                    one = measure(address, args, 1)
+                    one.update(round=r + 1, path=name, gateway_cpu_s=round(tree_cpu_s(pid) - gw0, 2),
+                               bulk_gateway_cpu_s=round(bulk.cpu_s() - bulk0, 2))
+                    print(json.dumps(one), flush=True)
+                    runs.append(one)
+            result["runs"] = runs
+    finally:
+        for thing in reversed(extra):
+            if isinstance(thing, ServerProcess):
+                thing.stop(120)
+            else:
+                thing.terminate()  # type: ignore[attr-defined]
+                thing.wait(30)  # type: ignore[attr-defined]
+        server.stop(120)
+
     print(json.dumps({k: v for k, v in result.items() if k != "profile"}, indent=1))
     if "profile" in result:
         prof = result["profile"]
@@ -217,9 +287,10 @@ def main() -> None:
         for name, n in prof["inclusive_top"]:  # type: ignore[index]
             print(f"  {n:6d}  {name}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = ROOT / "bench" / "results" / f"large-batch-{stamp}.json"
+    kind = "large-batch-balancer" if args.balancer else "large-batch"
+    path = ROOT / "bench" / "results" / f"{kind}-{stamp}.json"
     path.write_text(json.dumps(result, indent=1))
-    print(f"wrote {path}")
+    print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
