@@ -17,6 +17,18 @@ large batches' count and latency, to bench/results/large-batch-<stamp>.json.
 the process for each sample: take latencies from a run without it); the main thread's (the event
 loop's) samples are summed by function (own time and inclusive), written next to the result, to
 see what still runs on the loop.
+
+    flock /tmp/driftgate-cpu.lock python bench/large_batch.py HOME --balancer [--rounds 2]
+        [--gateway-cpus 1 --client-cpus 0]
+
+The bulk lane of deploy/haproxy/haproxy.cfg, off against on: a second ``driftgate gateway`` on the
+same registry (the bulk gateway, same limits) and two HAProxy processes from the shipped file (h2c,
+admission out of the way): one with the normal gateway only, one with ``DRIFTGATE_BULK_1`` = the bulk
+gateway. Each round runs one (without, with) schedule through each, in turn; records the CPU seconds
+the normal gateway worker and the bulk gateway used in each. ``--gateway-cpus``/``--client-cpus``:
+``driftgate serve`` (registry and normal gateway) on the first CPUs, everything else (this driver, its
+clients, HAProxy, the bulk gateway) on the second, as separate hosts would have them. Writes
+bench/results/large-batch-balancer-<stamp>.json.
 """
 
 from __future__ import annotations
@@ -219,6 +231,14 @@ def start_haproxy(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[byte
     return p, address
 
 
+def _cpu_list(cpus: str) -> set[int]:
+    out: set[int] = set()
+    for part in cpus.split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("home", type=Path)
@@ -229,6 +249,8 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--balancer", action="store_true",
                     help="through HAProxy (deploy/haproxy/haproxy.cfg), without and with the bulk lane, interleaved")
+    ap.add_argument("--gateway-cpus", help="pin driftgate serve (registry, normal gateway) here (taskset -c)")
+    ap.add_argument("--client-cpus", help="pin this driver, the load clients, HAProxy and the bulk gateway here")
     ap.add_argument("--label", default="")
     args = ap.parse_args()
     args.home = home = args.home.resolve()
@@ -236,9 +258,19 @@ def main() -> None:
     env = {**os.environ, "DRIFTGATE_GATEWAY__MAX_MESSAGE_BYTES": str(256 << 20),
            "DRIFTGATE_GATEWAY__MAX_BATCH_SIZE": "2000000", "DRIFTGATE_GATEWAY__MAX_REQUEST_ROWS": "2000000"}
     env["DRIFTGATE_REGISTRY__DASHBOARD_PORT"] = "-1"
-    server = start_serve(home, env=env, log=home / "large-batch.log")
+    if args.gateway_cpus:
+        server = ServerProcess(
+            "driftgate", ["taskset", "-c", args.gateway_cpus, *driftgate_cli(home), "serve", "--host", "127.0.0.1",
+                          "--port", "0", "--metrics-port", "0", "--registry-port", "0"],
+            r"gateway listening on (\S+)", env=env, ready="driftgate serving:", log=home / "large-batch.log",
+            timeout=300)
+    else:
+        server = start_serve(home, env=env, log=home / "large-batch.log")
+    if args.client_cpus:  # everything started from here on inherits it
+        os.sched_setaffinity(0, _cpu_list(args.client_cpus))
     result: dict[str, object] = {"command": " ".join(sys.argv).replace(str(ROOT) + "/", ""), "label": args.label,
-                                 "rows": args.rows, "rate": args.rate, "phase_s": args.phase_s, "rounds": args.rounds}
+                                 "rows": args.rows, "rate": args.rate, "phase_s": args.phase_s, "rounds": args.rounds,
+                                 "gateway_cpus": args.gateway_cpus, "client_cpus": args.client_cpus}
     extra: list[object] = []
     try:
         time.sleep(3)
