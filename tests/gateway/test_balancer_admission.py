@@ -6,8 +6,10 @@ the worker cannot see or refuse from (bench/admission.md); HAProxy sees every re
 Shown: 256 concurrent clients get only OK or the balancer's RESOURCE_EXHAUSTED (some of each; never
 UNAVAILABLE or CANCELLED) and every admitted call is scored; with 8 requests held open (streams) a ninth is
 refused at once, and tritonclient, unchanged, reads RESOURCE_EXHAUSTED with the balancer's message, not
-UNAVAILABLE from the HTTP answer. Needs HAProxy (.ci/run installs it): skips with the reason elsewhere,
-fails in CI.
+UNAVAILABLE from the HTTP answer; the refusal carries the retry pushback (gRFC A6) in its trailers, and a
+grpc client with a retry policy for RESOURCE_EXHAUSTED gets through once a slot frees, as HAProxy's request
+log (DRIFTGATE_LB_LOG) shows. Needs HAProxy (.ci/run installs it): skips with the reason elsewhere, fails
+in CI.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ TRITON_CHECK = ROOT / "tests" / "clients" / "triton_check.py"
 LIMIT = 8
 CLIENTS = 256
 BALANCER_MESSAGE = "every gateway is at its limit of requests in flight"
+PUSHBACK = ("grpc-retry-pushback-ms", "100")  # deploy/haproxy/resource-exhausted.http
+RETRY_ON_RESOURCE_EXHAUSTED = json.dumps({"methodConfig": [{
+    "name": [{"service": "inference.GRPCInferenceService"}],
+    "retryPolicy": {"maxAttempts": 5, "initialBackoff": "0.01s", "maxBackoff": "0.1s", "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["RESOURCE_EXHAUSTED"]},
+}]})
 
 
 @dataclass
@@ -81,43 +89,69 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     assert code == 0, (s.home / "serve.log").read_text()[-4000:]
 
 
-def start_balancer(gateway: str, log: Path) -> Balancer:
+def start_balancer(gateway: str, log: Path, request_log: bool = False) -> Balancer:
     """``haproxy -f deploy/haproxy/haproxy.cfg`` on a free local port: h2c both sides, one gateway, at most
-    LIMIT requests in flight to it."""
+    LIMIT requests in flight to it; with ``request_log``, its per-request log goes to ``log`` too."""
     haproxy = tool("haproxy")
     assert haproxy is not None
     address = f"127.0.0.1:{_free_port()}"
     env = {**os.environ, "DRIFTGATE_LB_BIND": address, "DRIFTGATE_GATEWAY_1": gateway,
            "DRIFTGATE_GATEWAY_MAXCONN": str(LIMIT)}
-    for name in ("DRIFTGATE_LB_PEM", "DRIFTGATE_LB_CA", "DRIFTGATE_GATEWAY_2"):  # h2c, one gateway
+    for name in ("DRIFTGATE_LB_PEM", "DRIFTGATE_LB_CA", "DRIFTGATE_GATEWAY_2", "DRIFTGATE_LB_LOG",
+                 "DRIFTGATE_LB_LOG_FORMAT"):  # h2c, one gateway, no request log unless asked
         env.pop(name, None)
+    if request_log:
+        env["DRIFTGATE_LB_LOG"] = "stdout"
     with log.open("wb") as out:
         process = subprocess.Popen([haproxy, "-db", "-f", str(HAPROXY_CFG)], env=env, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return Balancer(address, process, log)
 
 
+def wait_until_ready(balancer: Balancer) -> None:
+    """Until HAProxy listens and passes a call on (bounded, not a timing claim)."""
+    process, log = balancer.process, balancer.log
+    with grpc.insecure_channel(balancer.address) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        for _ in range(600):
+            assert process.poll() is None, f"haproxy exited {process.returncode}:\n{log.read_text()}"
+            try:
+                if stub.ModelReady(pb.ModelReadyRequest(name="fraud"), timeout=2).ready:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise AssertionError(f"no ready answer through HAProxy:\n{log.read_text()}")
+
+
 @pytest.fixture(scope="module")
 def balancer(gateway: Served) -> Iterator[Balancer]:
     balancer = start_balancer(gateway.gateway, gateway.home.parent / "haproxy.log")
-    process, address, log = balancer.process, balancer.address, balancer.log
     try:
-        with grpc.insecure_channel(address) as channel:
-            stub = pb_grpc.GRPCInferenceServiceStub(channel)
-            for _ in range(600):  # until HAProxy listens and passes a call on (bounded, not a timing claim)
-                assert process.poll() is None, f"haproxy exited {process.returncode}:\n{log.read_text()}"
-                try:
-                    if stub.ModelReady(pb.ModelReadyRequest(name="fraud"), timeout=2).ready:
-                        break
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.1)
-            else:
-                raise AssertionError(f"no ready answer through HAProxy:\n{log.read_text()}")
+        wait_until_ready(balancer)
         yield balancer
     finally:
-        process.terminate()
-        process.wait(30)
+        balancer.process.terminate()
+        balancer.process.wait(30)
+
+
+async def hold_every_slot(
+    stub: pb_grpc.GRPCInferenceServiceStub, release: asyncio.Event
+) -> list[grpc.aio.StreamStreamCall]:
+    """LIMIT ModelStreamInfer streams, each answered once and then kept open until ``release``: each holds
+    one of the gateway's slots at the balancer."""
+
+    async def one_request_then_hold(seed: int) -> AsyncIterator[pb.ModelInferRequest]:
+        yield _request(seed)
+        await release.wait()
+
+    streams = []
+    for i in range(LIMIT):
+        call = stub.ModelStreamInfer(one_request_then_hold(i))
+        first = await call.read()
+        assert not first.error_message and first.infer_response.outputs, first
+        streams.append(call)
+    return streams
 
 
 def test_256_clients_get_ok_or_the_balancers_resource_exhausted(balancer: Balancer) -> None:
@@ -159,18 +193,8 @@ def test_a_request_beyond_the_limit_is_refused_at_once_and_tritonclient_reads_re
         channel = grpc.aio.insecure_channel(balancer.address)
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         release = asyncio.Event()
-
-        async def one_request_then_hold(seed: int) -> AsyncIterator[pb.ModelInferRequest]:
-            yield _request(seed)
-            await release.wait()
-
-        streams = []
         try:
-            for i in range(LIMIT):  # each stream holds one of the gateway's 8 slots at the balancer
-                call = stub.ModelStreamInfer(one_request_then_hold(i))
-                first = await call.read()
-                assert not first.error_message and first.infer_response.outputs, first
-                streams.append(call)
+            streams = await hold_every_slot(stub, release)
             triton = await asyncio.to_thread(
                 subprocess.run, [sys.executable, str(TRITON_CHECK), balancer.address, "--infer-probe"],
                 capture_output=True, text=True, timeout=120)
@@ -206,6 +230,63 @@ def test_a_request_beyond_the_limit_is_refused_at_once_and_tritonclient_reads_re
                 time.sleep(0.05)
         else:
             raise AssertionError("the balancer never admitted a call again after the streams ended")
+
+
+def _logged(log: Path, backend: str) -> list[list[str]]:
+    """HAProxy's request-log lines (the shipped log-format) for ModelInfer answered by ``backend``: `gateways`,
+    or `grpc` (the frontend: HAProxy answered itself)."""
+    lines = [line.split() for line in log.read_text().splitlines()]
+    return [f for f in lines if len(f) == 14 and f[1] == backend and f[13].endswith("/ModelInfer")]
+
+
+def test_a_refusal_carries_retry_pushback_and_a_client_with_a_retry_policy_gets_through(
+    gateway: Served, tmp_path: Path
+) -> None:
+    balancer = start_balancer(gateway.gateway, tmp_path / "haproxy.log", request_log=True)
+
+    async def run() -> tuple[grpc.StatusCode, str, list[tuple[str, str]], int, bool]:
+        plain = grpc.aio.insecure_channel(balancer.address)
+        retrying = grpc.aio.insecure_channel(balancer.address, options=[
+            ("grpc.enable_retries", 1), ("grpc.service_config", RETRY_ON_RESOURCE_EXHAUSTED)])
+        stub = pb_grpc.GRPCInferenceServiceStub(plain)
+        release = asyncio.Event()
+        try:
+            streams = await hold_every_slot(stub, release)
+            try:
+                await stub.ModelInfer(_request(1), timeout=60)
+                raise AssertionError("a call beyond the limit was admitted")
+            except grpc.aio.AioRpcError as exc:
+                code, details, trailers = exc.code(), exc.details() or "", list(exc.trailing_metadata() or ())
+            before = len(_logged(balancer.log, "grpc"))
+            call = asyncio.ensure_future(pb_grpc.GRPCInferenceServiceStub(retrying).ModelInfer(_request(2), timeout=60))
+            for _ in range(2000):  # until HAProxy has refused its first attempt (bounded, not a timing claim)
+                if len(_logged(balancer.log, "grpc")) > before or call.done():
+                    break
+                await asyncio.sleep(0.005)
+            refused_first = len(_logged(balancer.log, "grpc")) - before
+            release.set()  # the slots free: the retry after the pushback is admitted
+            for s in streams:
+                assert await s.read() == grpc.aio.EOF
+            return code, details, trailers, refused_first, _scored(await call)
+        finally:
+            release.set()
+            await plain.close()
+            await retrying.close()
+
+    try:
+        wait_until_ready(balancer)
+        code, details, trailers, refused_first, scored = asyncio.run(run())
+    finally:
+        balancer.process.terminate()
+        balancer.process.wait(30)
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and BALANCER_MESSAGE in details, (code, details)
+    assert "retry with backoff" in details
+    assert PUSHBACK in trailers, trailers  # a client with a retry policy waits that long (gRFC A6)
+    assert refused_first >= 1, balancer.log.read_text()[-3000:]  # its first attempt was refused ...
+    assert scored  # ... and a retry got through and was scored
+    admitted = _logged(balancer.log, "gateways")
+    assert admitted and all(f[2] == "gateway1" and f[3] == "200" for f in admitted), admitted
+    assert all(f[2] == "<NOSRV>" and f[6] == "-1" for f in _logged(balancer.log, "grpc"))  # never sent on
 
 
 def test_with_every_gateway_down_the_balancer_answers_unavailable_not_resource_exhausted(tmp_path: Path) -> None:
