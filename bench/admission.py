@@ -18,7 +18,11 @@ deploy/haproxy/haproxy.cfg (h2c) in front of it: one for each per-gateway limit 
 HAProxy without a limit and HAProxy with each limit: concurrency 256 with clients that resend at once after a
 refusal, concurrency 256 with clients that back off (--backoff-ms, 0.5-1.5x), then concurrency 1 (the
 uncontended p99 on the same path). The demo model, scored inline. Also records the CPU seconds HAProxy
-and the gateway worker used in each run. Writes bench/results/admission-balancer-<stamp>.json.
+and the gateway worker used in each run. Each HAProxy runs twice, without and with its per-request log
+(DRIFTGATE_LB_LOG=stdout, to HOME/haproxy-*-requests.log; --lb-log on|off for one of them): for the
+logged ones, HAProxy's own timing of the admitted and the refused requests of each load (%Ta, %Tr, in the
+client's measured window) goes beside the client's. Prints a table; writes
+bench/results/admission-balancer-<stamp>.json.
 
     flock /tmp/driftgate-cpu.lock python bench/admission.py HOME --balancer --gateway-cpus 1 --client-cpus 0
 
@@ -38,12 +42,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+WARMUP_S = 2.0  # each load's warm-up (not measured by the client, nor in HAProxy's timing below)
 
 
 def pinned(argv: list[str], cpus: str | None) -> list[str]:
@@ -94,8 +101,9 @@ def bench(
 ) -> dict[str, object]:
     out = subprocess.run(
         pinned([PY, "-m", "driftgate", "bench", "--target", target, "--model", "fraud",
-                "--concurrency", str(concurrency), "--duration", f"{seconds}s", "--warmup", "2s",
-                "--processes", "1", "--timeout", "30", "--backoff", f"{backoff_ms}ms", "--json", "--quiet"], cpus),
+                "--concurrency", str(concurrency), "--duration", f"{seconds}s",
+                "--processes", "1", "--timeout", "30", "--backoff", f"{backoff_ms}ms", "--warmup", f"{WARMUP_S:g}s",
+                "--json", "--quiet"], cpus),
         capture_output=True, text=True, cwd=ROOT, check=True,
     )
     r = json.loads(out.stdout)
@@ -115,18 +123,80 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def _haproxy(gateway: str, limit: int, log: Path, cpus: str | None) -> tuple[subprocess.Popen[bytes], str]:
+def _copy(source: IO[bytes], to: Path) -> None:
+    """Copy a pipe to a file as it comes (a thread; ends at the pipe's end)."""
+    with to.open("wb") as out:
+        while chunk := os.read(source.fileno(), 1 << 16):
+            out.write(chunk)
+            out.flush()
+
+
+def _haproxy(
+    gateway: str, limit: int, log: Path, cpus: str | None, requests_log: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """HAProxy from the shipped file in front of ``gateway``; with ``requests_log``, its per-request log
+    (DRIFTGATE_LB_LOG=stdout) is copied to that file and its own messages go to ``log``. Its stdout is a
+    pipe, as under a container runtime: written straight to a file on this box's ext4, the log raised
+    HAProxy's uncontended p99 by ~3.5 ms (bench/admission.md), writes that block now and then."""
     haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/local/sbin:/usr/sbin:/sbin")
     if haproxy is None:
         raise SystemExit("HAProxy is not installed (Debian package haproxy)")
     address = f"127.0.0.1:{_free_port()}"
     env = {k: v for k, v in os.environ.items() if k not in ("DRIFTGATE_LB_PEM", "DRIFTGATE_LB_CA",
-                                                            "DRIFTGATE_GATEWAY_2")}
+                                                            "DRIFTGATE_GATEWAY_2", "DRIFTGATE_LB_LOG",
+                                                            "DRIFTGATE_LB_LOG_FORMAT")}
     env.update(DRIFTGATE_LB_BIND=address, DRIFTGATE_GATEWAY_1=gateway, DRIFTGATE_GATEWAY_MAXCONN=str(limit))
-    with log.open("wb") as out:
-        p = subprocess.Popen(pinned([haproxy, "-db", "-f", str(ROOT / "deploy" / "haproxy" / "haproxy.cfg")], cpus),
-                             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    if requests_log is not None:
+        env["DRIFTGATE_LB_LOG"] = "stdout"
+    argv = pinned([haproxy, "-db", "-f", str(ROOT / "deploy" / "haproxy" / "haproxy.cfg")], cpus)
+    with log.open("wb") as err:
+        if requests_log is None:
+            p = subprocess.Popen(argv, env=env, stdout=err, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        else:
+            p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+            assert p.stdout is not None
+            threading.Thread(target=_copy, args=(p.stdout, requests_log), daemon=True).start()
     return p, address
+
+
+def _lb_line(line: str, seconds: dict[str, float]) -> tuple[float, str, int, int, str] | None:
+    """(request date in s, backend, %Tr, %Ta, path) of one line of the shipped log-format, or None."""
+    f = line.split()
+    if len(f) != 14:
+        return None
+    stamp = f[0]  # 30/Nov/2026:07:52:13.102 (HAProxy's local time; only differences are used)
+    base = seconds.get(stamp[:20])
+    if base is None:
+        base = seconds[stamp[:20]] = datetime.strptime(stamp[:20], "%d/%b/%Y:%H:%M:%S").timestamp()
+    return base + int(stamp[21:24]) / 1e3, f[1], int(f[7]), int(f[8]), f[13]
+
+
+def _pct(values: list[int], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return float(values[min(len(values) - 1, int(q * len(values)))])
+
+
+def lb_timing(text: str, warmup_s: float, seconds: float) -> dict[str, object]:
+    """HAProxy's view of one load (the lines it logged during it): ModelInfer requests whose request date
+    falls in the client's measured window (the first logged request + ``warmup_s``, for ``seconds``),
+    split into admitted (answered by the gateways backend) and refused (answered by HAProxy itself: the
+    frontend ``grpc``, no server). %Ta: HAProxy's time from the request to the end of the response; %Tr:
+    from sending it to the gateway to the gateway's response headers (ms, HAProxy's resolution)."""
+    cache: dict[str, float] = {}
+    lines = [x for x in (_lb_line(line, cache) for line in text.splitlines()) if x and x[4].endswith("/ModelInfer")]
+    if not lines:
+        return {"logged": 0}
+    t0 = min(x[0] for x in lines) + warmup_s
+    window = [x for x in lines if t0 <= x[0] < t0 + seconds]
+    out: dict[str, object] = {"logged": len(lines)}
+    for kind, rows in (("admitted", [x for x in window if x[1] == "gateways"]),
+                       ("refused", [x for x in window if x[1] == "grpc"])):
+        ta, tr = [x[3] for x in rows], [x[2] for x in rows if x[2] >= 0]
+        out[kind] = {"n": len(rows), "ta_p50_ms": _pct(ta, 0.5), "ta_p99_ms": _pct(ta, 0.99),
+                     "tr_p50_ms": _pct(tr, 0.5), "tr_p99_ms": _pct(tr, 0.99)}
+    return out
 
 
 def _cpu_list(cpus: str) -> set[int]:
@@ -147,15 +217,17 @@ def balancer_main(args: argparse.Namespace) -> None:
                               "-1", "--registry-port", "0", "--host", "127.0.0.1"], args.gateway_cpus),
                       home / "serve.log", r"gateway listening on (\S+)")
     procs.append(serve)
-    off, off_address = _haproxy(gw, 1_000_000, home / "haproxy-off.log", args.client_cpus)  # a limit never reached
-    procs.append(off)
-    paths: dict[str, tuple[str, subprocess.Popen[bytes] | None]] = {
-        "direct": (gw, None), "haproxy, no limit": (off_address, off)}
+    paths: dict[str, tuple[str, subprocess.Popen[bytes] | None, Path | None]] = {"direct": (gw, None, None)}
     limits = [int(x) for x in args.lb_limit.split(",")]
-    for n in limits:
-        on, on_address = _haproxy(gw, n, home / f"haproxy-{n}.log", args.client_cpus)
-        procs.append(on)
-        paths[f"haproxy, limit {n}"] = (on_address, on)
+    logged = {"off": [False], "on": [True], "both": [False, True]}[args.lb_log]
+    for n in [0, *limits]:  # 0: a limit never reached
+        for log in logged:
+            name = f"haproxy-{n or 'off'}{'-logged' if log else ''}"
+            proxy, proxy_address = _haproxy(gw, n or 1_000_000, home / f"{name}.log", args.client_cpus,
+                                            home / f"{name}-requests.log" if log else None)
+            procs.append(proxy)
+            paths[f"haproxy, {f'limit {n}' if n else 'no limit'}{', logged' if log else ''}"] = (
+                proxy_address, proxy, home / f"{name}-requests.log" if log else None)
     time.sleep(5)  # the gateway READY, HAProxy listening
     affinity = {**cpus_allowed(serve.pid), **{k: v for p in procs[1:] for k, v in cpus_allowed(p.pid).items()}}
     print(json.dumps({"cpus_allowed": affinity}), flush=True)
@@ -163,14 +235,20 @@ def balancer_main(args: argparse.Namespace) -> None:
     runs = []
     try:
         for rnd in range(args.rounds):
-            for path, (target, lb) in paths.items():
+            for path, (target, lb, requests_log) in paths.items():
                 for conc, backoff in ((256, 0), (256, args.backoff_ms), (1, 0)):
                     cpu0, gw0 = (_cpu_s(lb.pid) if lb else 0.0), _cpu_s(worker)
-                    r = bench(target, conc, args.seconds if conc > 1 else max(4, args.seconds // 2), backoff,
-                              args.client_cpus)
+                    offset = requests_log.stat().st_size if requests_log else 0
+                    seconds = args.seconds if conc > 1 else max(4, args.seconds // 2)
+                    r = bench(target, conc, seconds, backoff, args.client_cpus)
                     r.update(round=rnd, path=path, concurrency=conc, backoff_ms=backoff,
                              haproxy_cpu_s=round(_cpu_s(lb.pid) - cpu0, 2) if lb else None,
                              gateway_cpu_s=round(_cpu_s(worker) - gw0, 2))
+                    if requests_log:  # HAProxy writes a request's line when it ends; give the copy a moment
+                        time.sleep(0.5)
+                        with requests_log.open("rb") as f:
+                            f.seek(offset)
+                            r["haproxy_log"] = lb_timing(f.read().decode(), WARMUP_S, seconds)
                     runs.append(r)
                     print(json.dumps(r), flush=True)
     finally:
@@ -181,11 +259,35 @@ def balancer_main(args: argparse.Namespace) -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = "admission-balancer-pinned" if args.gateway_cpus or args.client_cpus else "admission-balancer"
     out = ROOT / "bench" / "results" / f"{name}-{stamp}.json"
-    out.write_text(json.dumps({"command": " ".join(sys.argv), "lb_limits": limits, "seconds": args.seconds,
-                               "backoff_ms": args.backoff_ms, "gateway_cpus": args.gateway_cpus,
-                               "client_cpus": args.client_cpus, "cpus_allowed": affinity, "results": runs},
+    out.write_text(json.dumps({"command": " ".join(sys.argv).replace(f"{ROOT}/", ""), "lb_limits": limits,
+                               "seconds": args.seconds, "backoff_ms": args.backoff_ms, "lb_log": args.lb_log,
+                               "gateway_cpus": args.gateway_cpus, "client_cpus": args.client_cpus,
+                               "cpus_allowed": affinity, "results": runs},
                               indent=1))
-    print(f"wrote {out}")
+    print(balancer_table(runs))
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+def _ms(v: object) -> str:
+    return "-" if v is None else f"{v:g}"
+
+
+def balancer_table(runs: list[dict[str, Any]]) -> str:
+    """The runs as a markdown table: the client's view beside HAProxy's (where it logged)."""
+    rows = ["| round | path | clients | backoff (ms) | goodput (req/s) | client p50 / p99 (ms) | refused (client) "
+            "| HAProxy: admitted | %Ta p50 / p99 | %Tr p50 / p99 | HAProxy: refused | %Ta p50 / p99 "
+            "| HAProxy CPU (s) | gateway CPU (s) |", "|" + "---|" * 14]
+    for r in runs:
+        lb = r.get("haproxy_log") or {}
+        a, x = lb.get("admitted") or {}, lb.get("refused") or {}
+        rows.append(
+            f"| {r['round']} | {r['path']} | {r['concurrency']} | {r['backoff_ms']} | {r['ok_rps']:,.0f} "
+            f"| {r['p50_ms']:.2f} / {r['p99_ms']:.2f} | {r['errors'].get('RESOURCE_EXHAUSTED', 0):,} "
+            f"| {a.get('n', '-')} | {_ms(a.get('ta_p50_ms'))} / {_ms(a.get('ta_p99_ms'))} "
+            f"| {_ms(a.get('tr_p50_ms'))} / {_ms(a.get('tr_p99_ms'))} | {x.get('n', '-')} "
+            f"| {_ms(x.get('ta_p50_ms'))} / {_ms(x.get('ta_p99_ms'))} | {_ms(r['haproxy_cpu_s'])} "
+            f"| {_ms(r['gateway_cpu_s'])} |")
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -199,6 +301,9 @@ def main() -> None:
     ap.add_argument("--backoff-ms", type=int, default=100, help="--balancer: the backing-off clients' wait")
     ap.add_argument("--gateway-cpus", help="--balancer: pin driftgate serve (registry, gateway) here (taskset -c)")
     ap.add_argument("--client-cpus", help="--balancer: pin HAProxy and the load clients here (taskset -c)")
+    ap.add_argument("--lb-log", choices=("both", "on", "off"), default="both",
+                    help="--balancer: HAProxy's per-request log (DRIFTGATE_LB_LOG): each HAProxy twice, without "
+                         "and with it (both), or only one way")
     args = ap.parse_args()
     if args.balancer:
         balancer_main(args)
