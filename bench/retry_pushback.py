@@ -5,10 +5,11 @@
 Starts ``driftgate serve`` on HOME and HAProxy from deploy/haproxy/haproxy.cfg in front of it with its
 request log on (DRIFTGATE_LB_LOG), holds every slot of the gateway (DRIFTGATE_GATEWAY_MAXCONN streams
 kept open), and sends one ModelInfer from a grpc.aio client whose retry policy retries RESOURCE_EXHAUSTED
-(5 attempts, its own backoff 10 ms doubling to at most 100 ms). Every attempt is refused; the gaps
-between them, from HAProxy's request dates (ms), show whose delay the client used. Twice: with the
-shipped refusal (grpc-retry-pushback-ms: 100) and with a copy of the files without that line. Writes
-bench/results/retry-pushback-<stamp>.json.
+(5 attempts, its own backoff 10 ms doubling to at most 100 ms), then one from tritonclient's gRPC client
+(tests/clients/triton_check.py, its own process) with the same policy in its channel_args. Every attempt
+is refused; the gaps between them, from HAProxy's request dates (ms), show whose delay the client used.
+With the shipped refusal (grpc-retry-pushback-ms: 100), then with a copy of the files without that line.
+Writes bench/results/retry-pushback-<stamp>.json.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import itertools
 import json
 import shutil
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -37,8 +39,10 @@ def _seconds(stamp: str) -> float:
     return datetime.strptime(stamp, "%d/%b/%Y:%H:%M:%S.%f").timestamp()
 
 
-async def _attempts(balancer: lb.Balancer) -> tuple[str, list[float]]:
-    """Every slot held, one call with the retry policy: its final status and HAProxy's gaps (ms)."""
+async def _attempts(balancer: lb.Balancer, client: str) -> tuple[str, list[float]]:
+    """Every slot held, one call with the retry policy from ``client`` (grpc: grpc.aio here; tritonclient:
+    its gRPC client in a process of its own, the policy in its channel_args): its final status and the
+    gaps (ms) between its attempts in HAProxy's log."""
     plain = grpc.aio.insecure_channel(balancer.address)
     retrying = grpc.aio.insecure_channel(balancer.address, options=[
         ("grpc.enable_retries", 1), ("grpc.service_config", lb.RETRY_ON_RESOURCE_EXHAUSTED)])
@@ -46,11 +50,18 @@ async def _attempts(balancer: lb.Balancer) -> tuple[str, list[float]]:
     try:
         streams = await lb.hold_every_slot(pb_grpc.GRPCInferenceServiceStub(plain), release)
         before = len(lb._logged(balancer.log, "grpc"))
-        try:
-            await pb_grpc.GRPCInferenceServiceStub(retrying).ModelInfer(lb._request(3), timeout=30)
-            final = "OK"
-        except grpc.aio.AioRpcError as exc:
-            final = exc.code().name
+        if client == "tritonclient":
+            seen = await asyncio.to_thread(subprocess.run, [
+                sys.executable, str(lb.TRITON_CHECK), balancer.address, "--infer-probe",
+                "--service-config", lb.RETRY_ON_RESOURCE_EXHAUSTED], capture_output=True, text=True, timeout=120)
+            final = str(json.loads(seen.stdout)["status"]).removeprefix("StatusCode.") if seen.returncode == 0 \
+                else f"exit {seen.returncode}: {seen.stderr[-300:]}"
+        else:
+            try:
+                await pb_grpc.GRPCInferenceServiceStub(retrying).ModelInfer(lb._request(3), timeout=30)
+                final = "OK"
+            except grpc.aio.AioRpcError as exc:
+                final = exc.code().name
         release.set()
         for s in streams:
             await s.read()
@@ -83,13 +94,14 @@ def main() -> None:
             balancer = lb.start_balancer(served.gateway, home / f"haproxy-{len(results)}.log", request_log=True)
             try:
                 lb.wait_until_ready(balancer)
-                final, gaps = asyncio.run(_attempts(balancer))
+                for client in ("grpc", "tritonclient"):
+                    final, gaps = asyncio.run(_attempts(balancer, client))
+                    results.append({"refusal": name, "client": client, "final_status": final,
+                                    "attempts": len(gaps) + 1, "gaps_ms": gaps})
+                    print(json.dumps(results[-1]), flush=True)
             finally:
                 balancer.process.terminate()
                 balancer.process.wait(30)
-            results.append({"refusal": name, "final_status": final, "attempts": len(gaps) + 1,
-                            "gaps_ms": gaps})
-            print(json.dumps(results[-1]), flush=True)
     finally:
         stop_served(served)
     out = ROOT / "bench" / "results" / f"retry-pushback-{time.strftime('%Y%m%d-%H%M%S')}.json"

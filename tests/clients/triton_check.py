@@ -7,6 +7,7 @@ Runs in its own process: tritonclient's protobuf modules and driftgate's declare
     python tests/clients/triton_check.py HOST:PORT --ssl --root-certificates CA [--private-key K --certificate-chain C]
     python tests/clients/triton_check.py HOST:PORT ... --probe     # one call: {"ok": ..., "status": ...}
     python tests/clients/triton_check.py HOST:PORT --infer-probe   # one infer: {"ok": ..., "status", "message"}
+    python tests/clients/triton_check.py HOST:PORT --infer-probe --service-config JSON  # with a retry policy
 """
 
 from __future__ import annotations
@@ -99,9 +100,14 @@ if __name__ == "__main__":
     parser.add_argument("--certificate-chain", default=None)
     parser.add_argument("--probe", action="store_true")
     parser.add_argument("--infer-probe", action="store_true")
+    parser.add_argument("--service-config", help="a gRPC service config (JSON) for the client's channel")
     args = parser.parse_args()
-    ssl = {"ssl": True, "root_certificates": args.root_certificates, "private_key": args.private_key,
-           "certificate_chain": args.certificate_chain} if args.ssl else {}
+    ssl: dict[str, Any] = {}
+    if args.ssl:
+        ssl.update(ssl=True, root_certificates=args.root_certificates, private_key=args.private_key,
+                   certificate_chain=args.certificate_chain)
+    if args.service_config:  # tritonclient passes channel_args to its channel, in place of its defaults
+        ssl["channel_args"] = [("grpc.enable_retries", 1), ("grpc.service_config", args.service_config)]
     if args.probe:
         probe(grpcclient.InferenceServerClient(url=args.url, **ssl))
     elif args.infer_probe:
