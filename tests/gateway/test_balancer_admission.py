@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,11 +32,11 @@ import pytest
 from driftgate.proto.inference import grpc_service_pb2 as pb
 from driftgate.proto.inference import grpc_service_pb2_grpc as pb_grpc
 from tests.conftest import Served, start_served, stop_served
+from tests.gateway.balancer import HAPROXY_CFG, fraud_request, free_port, wait_ready_through
 from tests.multihost.netns import tool
 from tests.requirements import require
 
 ROOT = Path(__file__).resolve().parents[2]
-HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 TRITON_CHECK = ROOT / "tests" / "clients" / "triton_check.py"
 LIMIT = 8
 CLIENTS = 256
@@ -57,18 +56,8 @@ class Balancer:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _request(seed: int) -> pb.ModelInferRequest:
-    x = np.random.default_rng(seed).random((1, 30), dtype=np.float32)
-    r = pb.ModelInferRequest(model_name="fraud")
-    r.inputs.add(name="transaction", datatype="FP32", shape=[1, 30])
-    r.raw_input_contents.append(x.tobytes())
-    return r
+    return fraud_request(1, seed)
 
 
 def _scored(response: pb.ModelInferResponse) -> bool:
@@ -94,7 +83,7 @@ def start_balancer(gateway: str, log: Path, request_log: bool = False) -> Balanc
     LIMIT requests in flight to it; with ``request_log``, its per-request log goes to ``log`` too."""
     haproxy = tool("haproxy")
     assert haproxy is not None
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "DRIFTGATE_LB_BIND": address, "DRIFTGATE_GATEWAY_1": gateway,
            "DRIFTGATE_GATEWAY_MAXCONN": str(LIMIT)}
     for name in ("DRIFTGATE_LB_PEM", "DRIFTGATE_LB_CA", "DRIFTGATE_GATEWAY_2", "DRIFTGATE_LB_LOG",
@@ -109,19 +98,7 @@ def start_balancer(gateway: str, log: Path, request_log: bool = False) -> Balanc
 
 
 def wait_until_ready(balancer: Balancer) -> None:
-    """Until HAProxy listens and passes a call on (bounded, not a timing claim)."""
-    process, log = balancer.process, balancer.log
-    with grpc.insecure_channel(balancer.address) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        for _ in range(600):
-            assert process.poll() is None, f"haproxy exited {process.returncode}:\n{log.read_text()}"
-            try:
-                if stub.ModelReady(pb.ModelReadyRequest(name="fraud"), timeout=2).ready:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    raise AssertionError(f"no ready answer through HAProxy:\n{log.read_text()}")
+    wait_ready_through(balancer.address, balancer.process, balancer.log)
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +268,7 @@ def test_a_refusal_carries_retry_pushback_and_a_client_with_a_retry_policy_gets_
 
 def test_with_every_gateway_down_the_balancer_answers_unavailable_not_resource_exhausted(tmp_path: Path) -> None:
     require(tool("haproxy") is not None, "HAProxy is not installed (Debian package haproxy)")
-    balancer = start_balancer(f"127.0.0.1:{_free_port()}", tmp_path / "haproxy.log")  # nothing listens there
+    balancer = start_balancer(f"127.0.0.1:{free_port()}", tmp_path / "haproxy.log")  # nothing listens there
     try:
         for _ in range(600):  # until its health checks have marked the gateway down (HAProxy logs it)
             assert balancer.process.poll() is None, balancer.log.read_text()

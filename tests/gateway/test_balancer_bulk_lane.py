@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -38,11 +37,11 @@ import pytest
 from driftgate.proto.inference import grpc_service_pb2 as pb
 from driftgate.proto.inference import grpc_service_pb2_grpc as pb_grpc
 from tests.conftest import Served, start_served, stop_served
+from tests.gateway.balancer import HAPROXY_CFG, fraud_request, free_port, wait_ready_through
 from tests.multihost.netns import tool
 from tests.requirements import require
 
 ROOT = Path(__file__).resolve().parents[2]
-HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 BULK_MIN_BYTES = 64 * 1024
 LARGE_ROWS = 2000  # 240,000 bytes of tensor: above the lane's threshold
 HUGE_ROWS = 40_000  # 4.8 MB: above the normal gateway's message limit (4 MiB), below the bulk gateway's
@@ -59,18 +58,8 @@ class Gateway:
     process: subprocess.Popen[str]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _request(rows: int, seed: int = 0) -> pb.ModelInferRequest:
-    x = np.random.default_rng(seed).random((rows, 30), dtype=np.float32)
-    r = pb.ModelInferRequest(model_name="fraud")
-    r.inputs.add(name="transaction", datatype="FP32", shape=[rows, 30])
-    r.raw_input_contents.append(x.tobytes())
-    return r
+    return fraud_request(rows, seed)
 
 
 def _scored_rows(response: pb.ModelInferResponse) -> int:
@@ -116,7 +105,7 @@ def start_balancer(gateway: str, bulk: str | None, log: Path, queue_timeout: str
     """The shipped file, h2c, one normal gateway and (``bulk``) one bulk gateway with one slot."""
     haproxy = tool("haproxy")
     assert haproxy is not None
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "DRIFTGATE_LB_BIND": address, "DRIFTGATE_GATEWAY_1": gateway,
            "DRIFTGATE_BULK_MIN_BYTES": str(BULK_MIN_BYTES), "DRIFTGATE_BULK_MAXCONN": "1",
            "DRIFTGATE_BULK_QUEUE_TIMEOUT": queue_timeout}
@@ -128,18 +117,7 @@ def start_balancer(gateway: str, bulk: str | None, log: Path, queue_timeout: str
     with log.open("wb") as out:
         process = subprocess.Popen([haproxy, "-db", "-f", str(HAPROXY_CFG)], env=env, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    with grpc.insecure_channel(address) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        for _ in range(600):  # until HAProxy listens and passes a call on (bounded, not a timing claim)
-            assert process.poll() is None, f"haproxy exited {process.returncode}:\n{log.read_text()}"
-            try:
-                if stub.ModelReady(pb.ModelReadyRequest(name="fraud"), timeout=2).ready:
-                    break
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"no ready answer through HAProxy:\n{log.read_text()}")
+    wait_ready_through(address, process, log)
     return process, address
 
 
