@@ -48,6 +48,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from driftgate.bench.servers import cpu_list
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 WARMUP_S = 2.0  # each load's warm-up (not measured by the client, nor in HAProxy's timing below)
@@ -199,20 +201,12 @@ def lb_timing(text: str, warmup_s: float, seconds: float) -> dict[str, object]:
     return out
 
 
-def _cpu_list(cpus: str) -> set[int]:
-    out: set[int] = set()
-    for part in cpus.split(","):
-        lo, _, hi = part.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
-    return out
-
-
 def balancer_main(args: argparse.Namespace) -> None:
     home = args.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[Any]] = []
     if args.client_cpus:  # this driver too: it only waits, but keep it off the gateway's core
-        os.sched_setaffinity(0, _cpu_list(args.client_cpus))
+        os.sched_setaffinity(0, cpu_list(args.client_cpus))
     serve, gw = start(pinned([PY, "-m", "driftgate", "--home", str(home), "serve", "--port", "0", "--metrics-port",
                               "-1", "--registry-port", "0", "--host", "127.0.0.1"], args.gateway_cpus),
                       home / "serve.log", r"gateway listening on (\S+)")

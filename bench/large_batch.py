@@ -52,6 +52,7 @@ import numpy as np
 
 from driftgate.bench.servers import (
     ServerProcess,
+    cpu_list,
     driftgate_cli,
     gateway_worker_pid,
     start_serve,
@@ -231,14 +232,6 @@ def start_haproxy(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[byte
     return p, address
 
 
-def _cpu_list(cpus: str) -> set[int]:
-    out: set[int] = set()
-    for part in cpus.split(","):
-        lo, _, hi = part.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("home", type=Path)
@@ -267,7 +260,7 @@ def main() -> None:
     else:
         server = start_serve(home, env=env, log=home / "large-batch.log")
     if args.client_cpus:  # everything started from here on inherits it
-        os.sched_setaffinity(0, _cpu_list(args.client_cpus))
+        os.sched_setaffinity(0, cpu_list(args.client_cpus))
     result: dict[str, object] = {"command": " ".join(sys.argv).replace(str(ROOT) + "/", ""), "label": args.label,
                                  "rows": args.rows, "rate": args.rate, "phase_s": args.phase_s, "rounds": args.rounds,
                                  "gateway_cpus": args.gateway_cpus, "client_cpus": args.client_cpus}

@@ -15,7 +15,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["ServerProcess", "driftgate_cli", "gateway_worker_pid", "start_bare", "start_serve", "tree_cpu_s"]
+__all__ = [
+    "ServerProcess", "cpu_list", "driftgate_cli", "gateway_worker_pid", "start_bare", "start_serve", "tree_cpu_s",
+    "wait_model_ready",
+]
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -27,6 +30,15 @@ def _stat(pid: int) -> tuple[int, float] | None:
     except OSError:
         return None
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK  # ppid, utime + stime
+
+
+def cpu_list(cpus: str) -> set[int]:
+    """The CPUs of a taskset-style list ("0", "0,2", "1-3")."""
+    out: set[int] = set()
+    for part in cpus.split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
 
 
 def gateway_worker_pid(home: Path) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from driftgate.bench.servers import start_bare, tree_cpu_s
+from driftgate.bench.servers import cpu_list, start_bare, tree_cpu_s
 from driftgate.cli.main import build_parser
 
 
@@ -45,3 +45,9 @@ def test_registry_scenarios_explain_a_missing_home(tmp_path: Path) -> None:
         assert args.func(args) == 1
     [path] = tmp_path.glob("swap-*.json")
     assert "--serve-home" in json.loads(path.read_text())["result"]["error"]
+
+
+def test_cpu_list_reads_tasksets_list_syntax() -> None:
+    assert cpu_list("1") == {1}
+    assert cpu_list("0,2-3") == {0, 2, 3}
+    assert cpu_list("4-4,1") == {1, 4}
