@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -33,16 +34,18 @@ def fraud_request(rows: int, seed: int) -> pb.ModelInferRequest:
     return r
 
 
-def wait_ready_through(address: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Until HAProxy at ``address`` listens and passes a call on (bounded, not a timing claim)."""
+def wait_ready_through(address: str, process: subprocess.Popen[Any], log: Path, what: str = "HAProxy",
+                       attempts: int = 600) -> None:
+    """Until ``what`` (``process``) at ``address`` says the demo model is ready: HAProxy listens and passes
+    a call on, or a gateway has the model from its registry (bounded, not a timing claim)."""
     with grpc.insecure_channel(address) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        for _ in range(600):
-            assert process.poll() is None, f"haproxy exited {process.returncode}:\n{log.read_text()}"
+        for _ in range(attempts):
+            assert process.poll() is None, f"{what} exited {process.returncode}:\n{log.read_text()[-4000:]}"
             try:
                 if stub.ModelReady(pb.ModelReadyRequest(name="fraud"), timeout=2).ready:
                     return
             except grpc.RpcError:
                 pass
             time.sleep(0.1)
-    raise AssertionError(f"no ready answer through HAProxy:\n{log.read_text()}")
+    raise AssertionError(f"no ready answer from {what}:\n{log.read_text()[-4000:]}")

@@ -24,7 +24,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -128,16 +127,7 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served,
     served = start_served(tmp_path_factory.mktemp("bulk-lane") / "home", env=limits)
     bulk = start_bulk_gateway(served.home)
     try:
-        stub = pb_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(bulk.address, options=OPTIONS))
-        for _ in range(1200):  # until the bulk gateway has the model from the registry
-            try:
-                if stub.ModelReady(pb.ModelReadyRequest(name="fraud"), timeout=2).ready:
-                    break
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the bulk gateway never served the demo model")
+        wait_ready_through(bulk.address, bulk.process, served.home.parent / "bulk.log", "the bulk gateway", 1200)
         yield served, bulk
     finally:
         bulk.process.terminate()
