@@ -37,9 +37,7 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -48,7 +46,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from driftgate.bench.servers import cpu_list
+from driftgate.bench.servers import cpu_list, free_address, haproxy_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -114,12 +112,6 @@ def bench(
             "client_cpu_us": r["client_cpu_us_per_request"]}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
@@ -140,17 +132,14 @@ def _haproxy(
     (DRIFTGATE_LB_LOG=stdout) is copied to that file and its own messages go to ``log``. Its stdout is a
     pipe, as under a container runtime: written straight to a file on this box's ext4, the log raised
     HAProxy's uncontended p99 by ~3.5 ms (bench/admission.md), writes that block now and then."""
-    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/local/sbin:/usr/sbin:/sbin")
-    if haproxy is None:
-        raise SystemExit("HAProxy is not installed (Debian package haproxy)")
-    address = f"127.0.0.1:{_free_port()}"
+    address = free_address()
     env = {k: v for k, v in os.environ.items() if k not in ("DRIFTGATE_LB_PEM", "DRIFTGATE_LB_CA",
                                                             "DRIFTGATE_GATEWAY_2", "DRIFTGATE_LB_LOG",
                                                             "DRIFTGATE_LB_LOG_FORMAT")}
     env.update(DRIFTGATE_LB_BIND=address, DRIFTGATE_GATEWAY_1=gateway, DRIFTGATE_GATEWAY_MAXCONN=str(limit))
     if requests_log is not None:
         env["DRIFTGATE_LB_LOG"] = "stdout"
-    argv = pinned([haproxy, "-db", "-f", str(ROOT / "deploy" / "haproxy" / "haproxy.cfg")], cpus)
+    argv = pinned(haproxy_command(ROOT / "deploy" / "haproxy" / "haproxy.cfg"), cpus)
     with log.open("wb") as err:
         if requests_log is None:
             p = subprocess.Popen(argv, env=env, stdout=err, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

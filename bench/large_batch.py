@@ -40,8 +40,6 @@ import json
 import multiprocessing as mp
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -54,7 +52,9 @@ from driftgate.bench.servers import (
     ServerProcess,
     cpu_list,
     driftgate_cli,
+    free_address,
     gateway_worker_pid,
+    haproxy_command,
     start_serve,
     tree_cpu_s,
     wait_model_ready,
@@ -216,18 +216,13 @@ def measure(target: str, args: argparse.Namespace, rounds: int, profile_pid: int
 
 def start_haproxy(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     """deploy/haproxy/haproxy.cfg (h2c) on a free local port, with ``env``; returns once it answers."""
-    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/local/sbin:/usr/sbin:/sbin")
-    if haproxy is None:
-        raise SystemExit("HAProxy is not installed (Debian package haproxy)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{s.getsockname()[1]}"
+    argv = haproxy_command(ROOT / "deploy" / "haproxy" / "haproxy.cfg")
+    address = free_address()
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("DRIFTGATE_LB_", "DRIFTGATE_GATEWAY_",
                                                                     "DRIFTGATE_BULK_"))}
     with log.open("wb") as out:
-        p = subprocess.Popen([haproxy, "-db", "-f", str(ROOT / "deploy" / "haproxy" / "haproxy.cfg")],
-                             env={**keep, "DRIFTGATE_LB_BIND": address, **env}, stdout=out, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
+        p = subprocess.Popen(argv, env={**keep, "DRIFTGATE_LB_BIND": address, **env}, stdout=out,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     wait_model_ready(address, "fraud", 60)
     return p, address
 

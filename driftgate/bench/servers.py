@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = [
-    "ServerProcess", "cpu_list", "driftgate_cli", "gateway_worker_pid", "start_bare", "start_serve", "tree_cpu_s",
-    "wait_model_ready",
+    "ServerProcess", "cpu_list", "driftgate_cli", "free_address", "gateway_worker_pid", "haproxy_command", "start_bare",
+    "start_serve", "tree_cpu_s", "wait_model_ready",
 ]
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -39,6 +41,21 @@ def cpu_list(cpus: str) -> set[int]:
         lo, _, hi = part.partition("-")
         out.update(range(int(lo), int(hi or lo) + 1))
     return out
+
+
+def free_address() -> str:
+    """HOST:PORT of a local port free right now, for a server that cannot bind port 0 and say so (HAProxy)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def haproxy_command(config: Path) -> list[str]:
+    """``haproxy -db -f CONFIG`` (in the foreground); SystemExit naming the package when HAProxy is missing."""
+    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/local/sbin:/usr/sbin:/sbin")
+    if haproxy is None:
+        raise SystemExit("HAProxy is not installed (Debian package haproxy)")
+    return [haproxy, "-db", "-f", str(config)]
 
 
 def gateway_worker_pid(home: Path) -> int:
